@@ -1,0 +1,22 @@
+//! The image model: references, image configs, the tag index, and the archive formats.
+//!
+//! [`ImageService`] owns `<data-root>/images` (image records and the repository/tag index) and
+//! drives the storage crate for blobs (`<data-root>/content`) and unpacked layers
+//! (`<data-root>/snapshots`). It loads `docker save` archives and OCI image layouts, saves
+//! docker-archive (with an OCI layout beside it), imports root filesystem tars, tags, untags,
+//! deletes and prunes. It knows nothing of containers, processes, networks, HTTP or the CLI:
+//! whether a container uses an image is asked through a callback the engine passes in.
+
+pub mod config;
+mod error;
+pub mod reference;
+mod service;
+
+pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
+pub use error::{ImagesError, Result};
+pub use reference::Reference;
+pub use service::{
+    DeleteItem, HistoryItem, ImageRecord, ImageService, ImportOptions, ListFilter, LoadEvent,
+    PruneFilter, PruneReport, SavePlan,
+};
+pub use storage::Digest;

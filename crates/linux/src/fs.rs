@@ -1,0 +1,1 @@
+//! File operations confined to a root directory, through file descriptors.

@@ -1,0 +1,11 @@
+//! The kernel edge: the only crate allowed `unsafe` and raw syscalls.
+//!
+//! It owns fd-based file operations inside a root directory (`fs`), lock files (`lock`) and,
+//! later, mounts, namespaces and process helpers. It knows nothing of images, containers,
+//! HTTP or the CLI. Every `unsafe` block carries `// SAFETY:` and `// JUSTIFICATION:` comments.
+
+mod error;
+pub mod fs;
+pub mod lock;
+
+pub use error::{LinuxError, Result};

@@ -1,0 +1,40 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+use crate::Digest;
+
+/// Everything that can go wrong in the content store, the layer applier and the snapshotter.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A digest string that is not `sha256:<64 lowercase hex>`.
+    #[error("invalid digest {0:?}")]
+    InvalidDigest(String),
+    /// The bytes written did not hash to the digest the caller expected.
+    #[error("unexpected commit digest {actual}, expected {expected}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    /// The bytes written were not as long as the caller expected.
+    #[error("unexpected commit size {actual} for {digest}, expected {expected}")]
+    SizeMismatch { digest: Digest, expected: u64, actual: u64 },
+    /// No blob with this digest.
+    #[error("blob {0} not found")]
+    BlobNotFound(Digest),
+    /// No snapshot with this chain ID.
+    #[error("snapshot {0} not found")]
+    SnapshotNotFound(Digest),
+    /// A layer tar entry that would escape the layer or is otherwise hostile or malformed.
+    #[error("invalid layer entry {path:?}: {reason}")]
+    InvalidLayerEntry { path: String, reason: String },
+    /// The layer stream is not a valid (possibly compressed) tar archive.
+    #[error("invalid layer archive: {0}")]
+    InvalidArchive(String),
+    /// An I/O error on a path we name.
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// A kernel call made through the `linux` crate failed.
+    #[error(transparent)]
+    Sys(#[from] linux::LinuxError),
+}
+
+/// Result with [`StorageError`].
+pub type Result<T> = std::result::Result<T, StorageError>;
