@@ -11,6 +11,7 @@ pub mod config;
 mod error;
 pub mod reference;
 mod service;
+mod store;
 
 pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
 pub use error::{ImagesError, Result};

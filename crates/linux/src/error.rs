@@ -21,3 +21,14 @@ pub enum LinuxError {
 
 /// Result with [`LinuxError`].
 pub type Result<T> = std::result::Result<T, LinuxError>;
+
+impl LinuxError {
+    /// The errno behind this error, if it came from a syscall (or an I/O error carrying one).
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            LinuxError::Sys { errno, .. } => Some(*errno),
+            LinuxError::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
+            _ => None,
+        }
+    }
+}

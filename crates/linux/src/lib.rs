@@ -9,3 +9,9 @@ pub mod fs;
 pub mod lock;
 
 pub use error::{LinuxError, Result};
+pub use nix::errno::Errno;
+
+/// Whether we run with effective uid 0 (and so may chown, mknod devices, set trusted.* xattrs).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

@@ -1,0 +1,214 @@
+//! The one error type of this crate, and the classification every caller relies on.
+//!
+//! Subsystem errors are classified here, once, into an [`ErrorKind`]; the daemon maps a kind to an
+//! HTTP status in one place and shows the error's `Display` text to the user.
+
+use std::path::PathBuf;
+
+use images::ImagesError;
+use storage::StorageError;
+
+/// What kind of failure an error is, independent of any transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The named object does not exist.
+    NotFound,
+    /// The request conflicts with the object's current state.
+    Conflict,
+    /// The request itself is malformed or not acceptable.
+    InvalidArgument,
+    /// Credentials are missing or wrong.
+    Unauthorized,
+    /// The caller may not do this.
+    Forbidden,
+    /// The engine cannot serve the request right now.
+    Unavailable,
+    /// The operation exists in the API but not (yet) in berth.
+    NotImplemented,
+    /// Anything else: a bug or an environment failure.
+    Internal,
+}
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An image operation failed.
+    #[error(transparent)]
+    Images(#[from] ImagesError),
+    /// Another process holds the data root lock.
+    #[error("data root {path} is in use by another berthd")]
+    DataRootInUse { path: PathBuf },
+    /// An I/O error on a path the engine owns.
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// The filters parameter is not valid JSON of the expected shape.
+    #[error("invalid filters: {reason}")]
+    MalformedFilters { reason: String },
+    /// A filter key the endpoint does not support.
+    #[error("invalid filter '{key}'")]
+    UnknownFilter { key: String },
+    /// A filter value the endpoint does not accept.
+    #[error("invalid filter '{key}={value}'")]
+    InvalidFilterValue { key: String, value: String },
+    /// A reference given as a separate parameter (tag target, import repo) is unusable.
+    #[error("invalid reference format: {reason}")]
+    InvalidReference { reason: String },
+    /// No container by this name or ID.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// No network by this name or ID.
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    /// No volume by this name.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    /// An operation berth does not provide yet.
+    #[error("{what} is not supported yet")]
+    NotSupported { what: &'static str },
+    /// A blocking task died (panicked or was cancelled).
+    #[error("{what} failed unexpectedly")]
+    TaskFailed { what: &'static str },
+}
+
+impl EngineError {
+    /// The kind of this error, which decides the HTTP status at the edge.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Images(e) => images_kind(e),
+            Self::DataRootInUse { .. } => ErrorKind::Unavailable,
+            Self::Io { .. } | Self::TaskFailed { .. } => ErrorKind::Internal,
+            Self::MalformedFilters { .. }
+            | Self::UnknownFilter { .. }
+            | Self::InvalidFilterValue { .. }
+            | Self::InvalidReference { .. } => ErrorKind::InvalidArgument,
+            Self::NoSuchContainer(_) | Self::NoSuchNetwork(_) | Self::NoSuchVolume(_) => {
+                ErrorKind::NotFound
+            }
+            Self::NotSupported { .. } => ErrorKind::NotImplemented,
+        }
+    }
+}
+
+fn images_kind(e: &ImagesError) -> ErrorKind {
+    match e {
+        ImagesError::InvalidReference(_)
+        | ImagesError::InvalidArchive(_)
+        | ImagesError::InvalidConfig { .. }
+        | ImagesError::InvalidChange(_)
+        | ImagesError::InvalidFilter(_) => ErrorKind::InvalidArgument,
+        ImagesError::NotFound(_) => ErrorKind::NotFound,
+        ImagesError::Conflict(_) => ErrorKind::Conflict,
+        ImagesError::Storage(s) => storage_kind(s),
+        ImagesError::Io { .. } | ImagesError::Write(_) => ErrorKind::Internal,
+    }
+}
+
+fn storage_kind(e: &StorageError) -> ErrorKind {
+    match e {
+        StorageError::DigestMismatch { .. }
+        | StorageError::SizeMismatch { .. }
+        | StorageError::InvalidLayerEntry { .. }
+        | StorageError::InvalidArchive(_)
+        | StorageError::InvalidDigest(_) => ErrorKind::InvalidArgument,
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// Result with [`EngineError`].
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(c: char) -> storage::Digest {
+        storage::Digest::from_hex(&c.to_string().repeat(64)).unwrap()
+    }
+
+    #[test]
+    fn images_errors_are_classified() {
+        let cases: Vec<(ImagesError, ErrorKind)> = vec![
+            (ImagesError::InvalidReference("Bad".into()), ErrorKind::InvalidArgument),
+            (ImagesError::InvalidArchive("truncated".into()), ErrorKind::InvalidArgument),
+            (
+                ImagesError::InvalidConfig { id: "x".into(), reason: "y".into() },
+                ErrorKind::InvalidArgument,
+            ),
+            (ImagesError::InvalidChange("RUN x".into()), ErrorKind::InvalidArgument),
+            (ImagesError::InvalidFilter("invalid filter 'x'".into()), ErrorKind::InvalidArgument),
+            (ImagesError::NotFound("busybox:latest".into()), ErrorKind::NotFound),
+            (ImagesError::Conflict("in use".into()), ErrorKind::Conflict),
+            (
+                ImagesError::Storage(StorageError::DigestMismatch {
+                    expected: digest('a'),
+                    actual: digest('b'),
+                }),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::Storage(StorageError::SizeMismatch {
+                    digest: digest('a'),
+                    expected: 1,
+                    actual: 2,
+                }),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::Storage(StorageError::InvalidLayerEntry {
+                    path: "../x".into(),
+                    reason: "escapes".into(),
+                }),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::Storage(StorageError::InvalidArchive("bad".into())),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::Storage(StorageError::InvalidDigest("md5:x".into())),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::Storage(StorageError::BlobNotFound(digest('c'))),
+                ErrorKind::Internal,
+            ),
+            (
+                ImagesError::Storage(StorageError::Io {
+                    op: "open",
+                    path: "/x".into(),
+                    source: std::io::Error::other("boom"),
+                }),
+                ErrorKind::Internal,
+            ),
+            (
+                ImagesError::Io {
+                    op: "read",
+                    path: "/x".into(),
+                    source: std::io::Error::other("boom"),
+                },
+                ErrorKind::Internal,
+            ),
+            (ImagesError::Write(std::io::Error::other("pipe")), ErrorKind::Internal),
+        ];
+        for (err, kind) in cases {
+            let text = err.to_string();
+            assert_eq!(EngineError::from(err).kind(), kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn display_keeps_docker_wording() {
+        let e = EngineError::from(ImagesError::NotFound("busybox:latest".into()));
+        assert_eq!(e.to_string(), "No such image: busybox:latest");
+        let e = EngineError::from(ImagesError::InvalidReference("Bad".into()));
+        assert!(e.to_string().starts_with("invalid reference format"));
+        assert_eq!(EngineError::NoSuchContainer("x".into()).to_string(), "No such container: x");
+        assert_eq!(EngineError::NoSuchContainer("x".into()).kind(), ErrorKind::NotFound);
+        let e = EngineError::DataRootInUse { path: "/var/lib/berth".into() };
+        assert_eq!(e.to_string(), "data root /var/lib/berth is in use by another berthd");
+        let e = EngineError::UnknownFilter { key: "foo".into() };
+        assert_eq!(e.to_string(), "invalid filter 'foo'");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(EngineError::NotSupported { what: "pull" }.kind(), ErrorKind::NotImplemented);
+    }
+}

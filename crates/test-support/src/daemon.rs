@@ -1,0 +1,211 @@
+//! A real `berthd` on a temporary socket, data root and exec root, driven through the real
+//! docker CLI and through `berth`. Each [`TestDaemon`] owns its directory and its process and
+//! ends only that process (by pid) when dropped.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Path of a binary built by this workspace (`target/<profile>/<name>`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// The real docker CLI used by end-to-end tests.
+pub fn docker_cli() -> PathBuf {
+    let p = PathBuf::from("/usr/local/bin/docker");
+    if p.is_file() { p } else { PathBuf::from("docker") }
+}
+
+/// A running berthd of our own.
+pub struct TestDaemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// The unix socket it listens on.
+    pub socket: PathBuf,
+    /// Its data root.
+    pub data_root: PathBuf,
+    /// Its exec root.
+    pub exec_root: PathBuf,
+}
+
+impl TestDaemon {
+    /// Starts berthd with a fresh data root; waits until it answers `/_ping`.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts berthd with extra flags.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir_in("/tmp").expect("tempdir");
+        let data_root = dir.path().join("root");
+        Self::start_in(dir, data_root, extra)
+    }
+
+    /// Starts berthd on an existing data root (e.g. to test restarts), in a new temp dir.
+    pub fn start_on(data_root: &Path, extra: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir_in("/tmp").expect("tempdir");
+        Self::start_in(dir, data_root.to_path_buf(), extra)
+    }
+
+    fn start_in(dir: tempfile::TempDir, data_root: PathBuf, extra: &[&str]) -> Self {
+        let socket = dir.path().join("berth.sock");
+        let exec_root = dir.path().join("exec");
+        let child = Command::new(bin_path("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(&data_root)
+            .arg("--exec-root")
+            .arg(&exec_root)
+            .arg("--pidfile")
+            .arg(dir.path().join("berthd.pid"))
+            .arg("--config-file")
+            .arg(dir.path().join("no-daemon.json"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("berthd.log")).expect("log file"))
+            .spawn()
+            .expect("spawn berthd");
+        let mut d = Self { dir, child: Some(child), socket, data_root, exec_root };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("berthd exited early with {status}:\n{}", self.log());
+            }
+            if ping(&self.socket) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not answer within 20 s:\n{}", self.log());
+    }
+
+    /// The temp directory this daemon lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `unix://<socket>`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// berthd's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// What berthd logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    fn client(&self, bin: PathBuf) -> Command {
+        let mut c = Command::new(bin);
+        c.env("DOCKER_HOST", self.host())
+            .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// A `docker` command pointed at this daemon.
+    pub fn docker_cmd(&self) -> Command {
+        self.client(docker_cli())
+    }
+
+    /// A `berth` command pointed at this daemon.
+    pub fn berth_cmd(&self) -> Command {
+        self.client(bin_path("berth"))
+    }
+
+    /// Runs `docker ARGS` and returns its output.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd().args(args).output().expect("run docker")
+    }
+
+    /// Runs `berth ARGS` and returns its output.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_cmd().args(args).output().expect("run berth")
+    }
+
+    /// Sends SIGTERM and waits (up to 20 s) for berthd to exit.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = Pid::from_raw(i32::try_from(child.id()).ok()?);
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether something answers `GET /_ping` with 200 on this socket.
+pub fn ping(socket: &Path) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.1 200")
+}
+
+/// Asserts a command succeeded and returns its stdout as text.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a command failed and returns its stderr as text.
+pub fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "command unexpectedly succeeded:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
