@@ -1,1 +1,214 @@
-//! engine
+//! The berth engine: the service layer between the HTTP edge (`daemon`) and the subsystems
+//! (`images`, `storage`, `linux`, and later runtime, network and builder).
+//!
+//! It owns the data root and the exec root, classifies every subsystem error once into an
+//! [`ErrorKind`], and answers in the Docker Engine API's models (`api_types::models`). It knows
+//! nothing of HTTP, API versions or command lines: those belong to the daemon.
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! <data-root>/                      default /var/lib/berth, mode 0711
+//!   berthd.lock                     flock held by the one berthd using this root
+//!   engine-id                       stable daemon ID shown by `docker info`
+//!   content/
+//!     blobs/sha256/<hex>            verified, read-only blobs (configs, layers, manifests)
+//!     ingest/                       partial writes, renamed into blobs/ once verified
+//!   snapshots/<chain-hex>/
+//!     fs/                           one unpacked layer (overlayfs form)
+//!     meta.json                     its size and parent
+//!   images/
+//!     repositories.json             reference -> image ID, written atomically
+//!     meta/<id-hex>.json            per-image record (last tag time, repo digests, parent)
+//!   containers/<id>/                config, state, logs      (later issues)
+//!   volumes/<name>/_data            named volumes            (later issues)
+//!   networks/                       network records          (later issues)
+//!   builder/                        build cache              (later issues)
+//!
+//! <exec-root>/                      default /run/berth: runtime state, gone on reboot
+//!   berth.sock                      the API socket (by default)
+//!   berthd.pid                      the daemon's pid file (by default)
+//! ```
+
+mod error;
+mod filters;
+mod images_ops;
+mod progress;
+mod system;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use images::ImageService;
+
+pub use error::{EngineError, ErrorKind, Result};
+pub use filters::Filters;
+pub use images_ops::{ImageInspectDetails, ImportRequest};
+pub use progress::{ByteStream, ProgressEvent, ProgressStream};
+
+/// How to open an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state (`/var/lib/berth`).
+    pub data_root: PathBuf,
+    /// Runtime state (`/run/berth`).
+    pub exec_root: PathBuf,
+    /// Debug mode, as shown by `docker info`.
+    pub debug: bool,
+}
+
+/// The engine on one data root. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    id: String,
+    images: Arc<ImageService>,
+    /// Held for the engine's lifetime; dropping it releases the data root.
+    _lock: File,
+}
+
+impl Engine {
+    /// Creates the data and exec roots, locks the data root against a second berthd and opens
+    /// the image store.
+    pub fn open(config: EngineConfig) -> Result<Self> {
+        let data_root = &config.data_root;
+        fs::create_dir_all(data_root).map_err(|e| io_err("create", data_root, e))?;
+        fs::set_permissions(data_root, fs::Permissions::from_mode(0o711))
+            .map_err(|e| io_err("chmod", data_root, e))?;
+        fs::create_dir_all(&config.exec_root)
+            .map_err(|e| io_err("create", &config.exec_root, e))?;
+
+        let lock = lock_data_root(data_root)?;
+        let id = engine_id(data_root)?;
+        let images = ImageService::open(data_root)?;
+        Ok(Self { config, id, images: Arc::new(images), _lock: lock })
+    }
+
+    /// The data root this engine uses.
+    pub fn data_root(&self) -> &Path {
+        &self.config.data_root
+    }
+
+    /// The exec root this engine uses.
+    pub fn exec_root(&self) -> &Path {
+        &self.config.exec_root
+    }
+
+    /// `docker container inspect`: no containers exist yet.
+    pub async fn container_inspect(&self, id: &str) -> Result<()> {
+        Err(EngineError::NoSuchContainer(id.to_string()))
+    }
+
+    /// `docker network inspect`: no networks exist yet.
+    pub async fn network_inspect(&self, id: &str) -> Result<()> {
+        Err(EngineError::NoSuchNetwork(id.to_string()))
+    }
+
+    /// `docker volume inspect`: no volumes exist yet.
+    pub async fn volume_inspect(&self, name: &str) -> Result<()> {
+        Err(EngineError::NoSuchVolume(name.to_string()))
+    }
+
+    /// Runs blocking image work on the blocking pool.
+    async fn blocking<T, F>(&self, what: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ImageService) -> Result<T> + Send + 'static,
+    {
+        let images = Arc::clone(&self.images);
+        tokio::task::spawn_blocking(move || f(&images))
+            .await
+            .map_err(|_| EngineError::TaskFailed { what })?
+    }
+}
+
+fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// Takes the exclusive lock on `<data-root>/berthd.lock`.
+// TODO(linux-lock): switch to `linux::lock::LockFile::acquire` (mapping `LinuxError::Locked` to
+// `DataRootInUse`) once the linux crate provides it; std's flock-based `try_lock` does the same.
+#[allow(clippy::incompatible_msrv)]
+fn lock_data_root(data_root: &Path) -> Result<File> {
+    let path = data_root.join("berthd.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_err("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => {
+            Err(EngineError::DataRootInUse { path: data_root.to_path_buf() })
+        }
+        Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path, e)),
+    }
+}
+
+/// Reads `<data-root>/engine-id`, creating it (atomically) on first use.
+fn engine_id(data_root: &Path) -> Result<String> {
+    let path = data_root.join("engine-id");
+    match fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("read", &path, e)),
+    }
+    let uuid_path = Path::new("/proc/sys/kernel/random/uuid");
+    let id = fs::read_to_string(uuid_path).map_err(|e| io_err("read", uuid_path, e))?;
+    let id = id.trim().to_string();
+    let tmp = data_root.join("engine-id.tmp");
+    let mut f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+    f.write_all(format!("{id}\n").as_bytes()).map_err(|e| io_err("write", &tmp, e))?;
+    f.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| io_err("rename", &path, e))?;
+    Ok(id)
+}
+
+/// Formats a time as Go's RFC3339Nano (trailing zeros of the fraction dropped).
+pub(crate) fn rfc3339_nano(t: &chrono::DateTime<chrono::Utc>) -> String {
+    let s = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}Z")
+}
+
+/// Go's zero time, which Docker prints for "never".
+pub(crate) const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn rfc3339_nano_trims_like_go() {
+        let t = chrono::Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(rfc3339_nano(&t), "2024-01-02T03:04:05Z");
+        let t = t + chrono::Duration::nanoseconds(120_000_000);
+        assert_eq!(rfc3339_nano(&t), "2024-01-02T03:04:05.12Z");
+    }
+
+    #[test]
+    fn engine_id_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = engine_id(dir.path()).unwrap();
+        let b = engine_id(dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 36);
+    }
+
+    #[test]
+    fn second_lock_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_data_root(dir.path()).unwrap();
+        let err = lock_data_root(dir.path()).unwrap_err();
+        assert!(matches!(err, EngineError::DataRootInUse { .. }), "{err}");
+        drop(first);
+        assert!(lock_data_root(dir.path()).is_ok());
+    }
+}

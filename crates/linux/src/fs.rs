@@ -13,7 +13,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nix::NixPath;
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag};
@@ -180,7 +179,7 @@ impl Root {
     /// openat2 of `rel` inside the root. Symlinks in `rel` resolve inside the root; pass
     /// `O_NOFOLLOW` to not follow the final component.
     fn open_in(&self, rel: &Path, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
-        let path: &Path = if rel.is_empty() { Path::new(".") } else { rel };
+        let path: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
         let how = OpenHow::new()
             .flags(flags | OFlag::O_CLOEXEC)
             .mode(mode)

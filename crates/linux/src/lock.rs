@@ -45,6 +45,56 @@ impl LockFile {
         Ok(lock)
     }
 
+    /// Like [`LockFile::acquire`], but waits for another holder to release the lock. Holders
+    /// may delete the file when done ([`LockFile::remove`]): after locking we check that the
+    /// path still names the file we locked, and start over if not.
+    pub fn acquire_wait(path: &Path) -> Result<LockFile> {
+        use std::os::unix::fs::MetadataExt;
+        let io_err = |op, source| LinuxError::Io { op, path: path.to_path_buf(), source };
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .custom_flags(nix::libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| io_err("open lock file", e))?;
+            let mut file = file;
+            let locked = loop {
+                match Flock::lock(file, FlockArg::LockExclusive) {
+                    Ok(f) => break f,
+                    Err((f, Errno::EINTR)) => file = f,
+                    Err((_, errno)) => {
+                        return Err(LinuxError::Sys { op: "flock", path: path.to_path_buf(), errno });
+                    }
+                }
+            };
+            let ours = locked.metadata().map_err(|e| io_err("stat lock file", e))?;
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.ino() == ours.ino() && m.dev() == ours.dev() => {
+                    let mut lock = LockFile { file: locked, path: path.to_path_buf() };
+                    lock.write_pid().map_err(|e| io_err("write pid to lock file", e))?;
+                    return Ok(lock);
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("stat lock file", e)),
+            }
+        }
+    }
+
+    /// Deletes the lock file while still holding the lock, then releases it.
+    pub fn remove(self) -> Result<()> {
+        let res = std::fs::remove_file(&self.path);
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(LinuxError::Io { op: "remove lock file", path: self.path, source }),
+        }
+    }
+
     fn write_pid(&mut self) -> std::io::Result<()> {
         let f: &mut File = &mut self.file;
         f.set_len(0)?;
@@ -75,8 +125,33 @@ mod tests {
         // within one process.
         assert!(matches!(LockFile::acquire(&p), Err(LinuxError::Locked { .. })));
         drop(l);
-        let _l = LockFile::acquire(&p).unwrap();
+        let l = LockFile::acquire(&p).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        l.remove().unwrap();
+        assert!(!p.exists());
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    #[test]
+    fn acquire_wait_waits_and_survives_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.lock");
+        let first = LockFile::acquire_wait(&p).unwrap();
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || {
+            let l = LockFile::acquire_wait(&p2).unwrap();
+            assert!(p2.exists());
+            l.remove().unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!t.is_finished());
+        first.remove().unwrap();
+        t.join().unwrap();
+        assert!(!p.exists());
     }
 }

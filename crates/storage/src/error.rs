@@ -28,6 +28,9 @@ pub enum StorageError {
     /// The layer stream is not a valid (possibly compressed) tar archive.
     #[error("invalid layer archive: {0}")]
     InvalidArchive(String),
+    /// A blob larger than the caller accepts.
+    #[error("blob {digest} is {size} bytes, more than the {max} allowed")]
+    TooLarge { digest: Digest, size: u64, max: u64 },
     /// An I/O error on a path we name.
     #[error("{op} {path}: {source}")]
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
@@ -38,3 +41,10 @@ pub enum StorageError {
 
 /// Result with [`StorageError`].
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+impl StorageError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| StorageError::Io { op, path, source }
+    }
+}

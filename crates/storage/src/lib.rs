@@ -9,6 +9,7 @@
 //! on day one; split them when a second consumer appears.)
 
 pub mod content;
+mod locks;
 pub mod digest;
 mod error;
 pub mod layer;

@@ -144,3 +144,38 @@ mod tests {
         assert_eq!(names.iter().filter(|n| n.starts_with("blobs/sha256/")).count(), 2);
     }
 }
+
+/// The images a docker-save archive (plain or gzip) declares: `(RepoTags, image ID)` per entry
+/// of its manifest.json, the ID being `sha256:` + the config blob's name.
+pub fn archive_images(path: &Path) -> Vec<(Vec<String>, String)> {
+    let file = File::open(path).expect("open archive");
+    let mut head = [0u8; 2];
+    let gz = {
+        use std::io::Read;
+        File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
+    };
+    let reader: Box<dyn std::io::Read> =
+        if gz { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let mut ar = tar::Archive::new(reader);
+    for entry in ar.entries().expect("entries") {
+        let entry = entry.expect("entry");
+        if entry.path().expect("path").to_str() == Some("manifest.json") {
+            let manifest: serde_json::Value = serde_json::from_reader(entry).expect("manifest");
+            return manifest
+                .as_array()
+                .expect("manifest array")
+                .iter()
+                .map(|m| {
+                    let tags = m["RepoTags"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+                        .unwrap_or_default();
+                    let config = m["Config"].as_str().expect("Config");
+                    let hex = config.trim_start_matches("blobs/sha256/").trim_end_matches(".json");
+                    (tags, format!("sha256:{hex}"))
+                })
+                .collect();
+        }
+    }
+    panic!("{} has no manifest.json", path.display());
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages berth's build, tests and demo need (Debian; run as root).
+#   busybox-static  a busybox for test images when ../shared/images is absent
+#   skopeo          checks that `save` output is a valid docker-archive
+#   docker.io       a real dockerd, to check that our archives load into Docker (tests, bench)
+#   hyperfine       side-by-side benchmarks in bench/
+set -euo pipefail
+pkgs=(busybox-static skopeo docker.io hyperfine curl)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
