@@ -48,6 +48,7 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use images_ops::{ImageInspectDetails, ImportRequest};
 pub use progress::{ByteStream, ProgressEvent, ProgressStream};
+pub use system::ENGINE_VERSION;
 
 /// How to open an [`Engine`].
 #[derive(Debug, Clone)]

@@ -86,7 +86,9 @@ fn json_array(rest: &str) -> Option<Vec<String>> {
 fn key_values(instr: &str, rest: &str) -> Result<Vec<(String, String)>> {
     let words = split_words(rest)?;
     let Some(first) = words.first() else {
-        return Err(ImagesError::InvalidChange(format!("{instr} requires at least one argument")));
+        return Err(ImagesError::InvalidChange(format!(
+            "{instr} requires at least one argument"
+        )));
     };
     if !first.contains('=') {
         // legacy form: first word is the key, the rest of the line the value
@@ -94,7 +96,9 @@ fn key_values(instr: &str, rest: &str) -> Result<Vec<(String, String)>> {
         let key_end = raw.find(char::is_whitespace).unwrap_or(raw.len());
         let value = raw[key_end..].trim();
         if value.is_empty() {
-            return Err(ImagesError::InvalidChange(format!("{instr} must have two arguments")));
+            return Err(ImagesError::InvalidChange(format!(
+                "{instr} must have two arguments"
+            )));
         }
         let value = split_words(value)?.join(" ");
         return Ok(vec![(first.clone(), value)]);
@@ -114,8 +118,10 @@ fn cmd_form(cfg: &ContainerConfig, rest: &str) -> Vec<String> {
     if let Some(v) = json_array(rest) {
         return v;
     }
-    let mut shell =
-        cfg.shell.clone().unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
+    let mut shell = cfg
+        .shell
+        .clone()
+        .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
     shell.push(rest.to_string());
     shell
 }
@@ -128,11 +134,16 @@ fn parse_ports(words: &[String]) -> Result<Vec<String>> {
             None => (w.as_str(), "tcp".to_string()),
         };
         if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-            return Err(ImagesError::InvalidChange(format!("invalid proto: {proto}")));
+            return Err(ImagesError::InvalidChange(format!(
+                "invalid proto: {proto}"
+            )));
         }
         let bad = || ImagesError::InvalidChange(format!("invalid containerPort: {ports}"));
         let (lo, hi) = match ports.split_once('-') {
-            Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+            Some((a, b)) => (
+                a.parse::<u16>().map_err(|_| bad())?,
+                b.parse::<u16>().map_err(|_| bad())?,
+            ),
             None => {
                 let p = ports.parse::<u16>().map_err(|_| bad())?;
                 (p, p)
@@ -161,7 +172,9 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
     let upper = instr.to_uppercase();
     let need_arg = || {
         if rest.is_empty() {
-            Err(ImagesError::InvalidChange(format!("{upper} requires at least one argument")))
+            Err(ImagesError::InvalidChange(format!(
+                "{upper} requires at least one argument"
+            )))
         } else {
             Ok(())
         }
@@ -185,7 +198,10 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
             let env = cfg.env.get_or_insert_with(Vec::new);
             for (k, v) in key_values("ENV", rest)? {
                 let entry = format!("{k}={v}");
-                match env.iter_mut().find(|e| e.split_once('=').map(|x| x.0) == Some(k.as_str())) {
+                match env
+                    .iter_mut()
+                    .find(|e| e.split_once('=').map(|x| x.0) == Some(k.as_str()))
+                {
                     Some(e) => *e = entry,
                     None => env.push(entry),
                 }
@@ -249,7 +265,9 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
                     "{trigger} isn't allowed as an ONBUILD trigger"
                 )));
             }
-            cfg.on_build.get_or_insert_with(Vec::new).push(rest.to_string());
+            cfg.on_build
+                .get_or_insert_with(Vec::new)
+                .push(rest.to_string());
         }
         "HEALTHCHECK" => {
             need_arg()?;
@@ -274,7 +292,9 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
             cfg.healthcheck = Some(Value::Object(hc));
         }
         _ => {
-            return Err(ImagesError::InvalidChange(format!("{upper} is not a valid change command")));
+            return Err(ImagesError::InvalidChange(format!(
+                "{upper} is not a valid change command"
+            )));
         }
     }
     Ok(())
@@ -296,9 +316,15 @@ mod tests {
     fn cmd_and_entrypoint_forms() {
         let c = apply(&[r#"CMD ["sh"]"#, "ENTRYPOINT echo hi"]);
         assert_eq!(c.cmd, Some(vec!["sh".to_string()]));
-        assert_eq!(c.entrypoint, Some(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()]));
+        assert_eq!(
+            c.entrypoint,
+            Some(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])
+        );
         let c = apply(&[r#"SHELL ["/bin/bash","-c"]"#, "cmd ls -l"]);
-        assert_eq!(c.cmd, Some(vec!["/bin/bash".into(), "-c".into(), "ls -l".into()]));
+        assert_eq!(
+            c.cmd,
+            Some(vec!["/bin/bash".into(), "-c".into(), "ls -l".into()])
+        );
     }
 
     #[test]

@@ -81,7 +81,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        Self { kind: "layers".to_string(), diff_ids: Vec::new() }
+        Self {
+            kind: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 

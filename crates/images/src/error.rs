@@ -34,7 +34,11 @@ pub enum ImagesError {
     Storage(#[from] storage::StorageError),
     /// An I/O error on a path we name.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Writing an output stream failed (client went away during save).
     #[error("write failed: {0}")]
     Write(std::io::Error),

@@ -115,7 +115,11 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
     if neg || rest.is_empty() {
-        return if rest == "0" { Some(Duration::ZERO) } else { None };
+        return if rest == "0" {
+            Some(Duration::ZERO)
+        } else {
+            None
+        };
     }
     if rest == "0" {
         return Some(Duration::ZERO);
@@ -125,7 +129,9 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let num: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -156,7 +162,11 @@ pub(crate) fn parse_timestamp(s: &str, now: DateTime<Utc>) -> Result<DateTime<Ut
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Ok(t.and_utc());
         }
@@ -183,7 +193,11 @@ pub(crate) fn label_matches(img: &Image, filter: &str) -> bool {
 
 pub(crate) fn list(svc: &ImageService, f: &ListFilter) -> Result<Vec<ImageRecord>> {
     let now = Utc::now();
-    let until = f.until.as_deref().map(|u| parse_timestamp(u, now)).transpose()?;
+    let until = f
+        .until
+        .as_deref()
+        .map(|u| parse_timestamp(u, now))
+        .transpose()?;
     let st = svc.read();
     let created_of = |name: &str| -> Result<Option<DateTime<Utc>>> {
         let id = st.resolve(name)?;
@@ -191,8 +205,11 @@ pub(crate) fn list(svc: &ImageService, f: &ListFilter) -> Result<Vec<ImageRecord
     };
     let before = f.before.as_deref().map(created_of).transpose()?;
     let since = f.since.as_deref().map(created_of).transpose()?;
-    let parents: std::collections::HashSet<_> =
-        st.images.values().filter_map(|i| i.meta.parent.clone()).collect();
+    let parents: std::collections::HashSet<_> = st
+        .images
+        .values()
+        .filter_map(|i| i.meta.parent.clone())
+        .collect();
     let mut out: Vec<ImageRecord> = Vec::new();
     for img in st.images.values() {
         let rec = st.record(img);
@@ -273,13 +290,24 @@ mod tests {
         assert_eq!(parse_go_duration("10"), None);
         assert_eq!(parse_go_duration("10x"), None);
         let now = Utc::now();
-        assert_eq!(parse_timestamp("24h", now).unwrap(), now - chrono::Duration::hours(24));
-        assert_eq!(parse_timestamp("1700000000", now).unwrap().timestamp(), 1_700_000_000);
         assert_eq!(
-            parse_timestamp("2023-11-14T22:13:20Z", now).unwrap().timestamp(),
+            parse_timestamp("24h", now).unwrap(),
+            now - chrono::Duration::hours(24)
+        );
+        assert_eq!(
+            parse_timestamp("1700000000", now).unwrap().timestamp(),
             1_700_000_000
         );
-        assert_eq!(parse_timestamp("2023-11-14", now).unwrap().timestamp(), 1_699_920_000);
+        assert_eq!(
+            parse_timestamp("2023-11-14T22:13:20Z", now)
+                .unwrap()
+                .timestamp(),
+            1_700_000_000
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-14", now).unwrap().timestamp(),
+            1_699_920_000
+        );
         assert!(parse_timestamp("yesterday", now).is_err());
     }
 }

@@ -7,9 +7,15 @@
 //! deletes and prunes. It knows nothing of containers, processes, networks, HTTP or the CLI:
 //! whether a container uses an image is asked through a callback the engine passes in.
 
+mod changes;
 pub mod config;
+mod delete;
 mod error;
+mod filters;
+mod import;
+mod load;
 pub mod reference;
+mod save;
 mod service;
 mod store;
 

@@ -52,9 +52,15 @@ fn valid_path_component(c: &str) -> bool {
 /// `host[:port]`: dot-separated `[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`, or `[ipv6]`.
 fn valid_domain(d: &str) -> bool {
     let (host, port) = if let Some(rest) = d.strip_prefix('[') {
-        let Some(end) = rest.find(']') else { return false };
+        let Some(end) = rest.find(']') else {
+            return false;
+        };
         let ip = &rest[..end];
-        if ip.is_empty() || !ip.bytes().all(|x| x.is_ascii_hexdigit() || x == b':' || x == b'.') {
+        if ip.is_empty()
+            || !ip
+                .bytes()
+                .all(|x| x.is_ascii_hexdigit() || x == b':' || x == b'.')
+        {
             return false;
         }
         let after = &rest[end + 1..];
@@ -98,7 +104,9 @@ pub(crate) fn valid_tag(t: &str) -> bool {
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Reference {
@@ -138,9 +146,10 @@ impl Reference {
         }
         // Split off the tag: a ':' in the last path component.
         let (path, tag) = match remainder.rfind(':') {
-            Some(i) if !remainder[i..].contains('/') => {
-                (remainder[..i].to_string(), Some(remainder[i + 1..].to_string()))
-            }
+            Some(i) if !remainder[i..].contains('/') => (
+                remainder[..i].to_string(),
+                Some(remainder[i + 1..].to_string()),
+            ),
             _ => (remainder, None),
         };
         if path.to_lowercase() != path {
@@ -157,7 +166,12 @@ impl Reference {
         if domain.len() + 1 + path.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(invalid(s));
         }
-        Ok(Self { domain, path, tag, digest })
+        Ok(Self {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// Adds the `latest` tag when the reference has neither tag nor digest.
@@ -180,7 +194,12 @@ impl Reference {
 
     /// The same repository with neither tag nor digest.
     pub fn without_tag(&self) -> Self {
-        Self { domain: self.domain.clone(), path: self.path.clone(), tag: None, digest: None }
+        Self {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: None,
+        }
     }
 
     /// Registry domain, e.g. `docker.io` or `localhost:5000`.
@@ -259,7 +278,10 @@ mod tests {
         assert_eq!(full("busybox"), "docker.io/library/busybox");
         assert_eq!(full("library/busybox"), "docker.io/library/busybox");
         assert_eq!(full("docker.io/busybox"), "docker.io/library/busybox");
-        assert_eq!(full("index.docker.io/busybox:1"), "docker.io/library/busybox:1");
+        assert_eq!(
+            full("index.docker.io/busybox:1"),
+            "docker.io/library/busybox:1"
+        );
         assert_eq!(full("myrepo/bb:v1"), "docker.io/myrepo/bb:v1");
         assert_eq!(full("busybox:latest"), "docker.io/library/busybox:latest");
         let r = Reference::parse_normalized("busybox").unwrap();
@@ -267,8 +289,14 @@ mod tests {
         assert_eq!(r.path(), "library/busybox");
         assert_eq!(r.tag(), None);
         assert_eq!(r.familiar_name(), "busybox");
-        assert_eq!(r.clone().with_default_tag().familiar_string(), "busybox:latest");
-        assert_eq!(r.with_tag("v2").unwrap().to_string(), "docker.io/library/busybox:v2");
+        assert_eq!(
+            r.clone().with_default_tag().familiar_string(),
+            "busybox:latest"
+        );
+        assert_eq!(
+            r.with_tag("v2").unwrap().to_string(),
+            "docker.io/library/busybox:v2"
+        );
     }
 
     #[test]
@@ -289,7 +317,10 @@ mod tests {
         let r = Reference::parse_normalized(&format!("name:tag@sha256:{HEX}")).unwrap();
         assert_eq!(r.tag(), Some("tag"));
         assert!(r.digest().is_some());
-        assert_eq!(r.to_string(), format!("docker.io/library/name:tag@sha256:{HEX}"));
+        assert_eq!(
+            r.to_string(),
+            format!("docker.io/library/name:tag@sha256:{HEX}")
+        );
         assert_eq!(r.familiar_string(), format!("name:tag@sha256:{HEX}"));
         // nested library path is not shortened
         let r = Reference::parse_normalized("docker.io/library/a/b").unwrap();
@@ -330,9 +361,17 @@ mod tests {
             "localhost:port/x",
         ] {
             let err = Reference::parse_normalized(bad).unwrap_err();
-            assert!(err.to_string().starts_with("invalid reference format"), "{bad}: {err}");
+            assert!(
+                err.to_string().starts_with("invalid reference format"),
+                "{bad}: {err}"
+            );
         }
-        assert!(Reference::parse_normalized("x").unwrap().with_tag("bad tag").is_err());
+        assert!(
+            Reference::parse_normalized("x")
+                .unwrap()
+                .with_tag("bad tag")
+                .is_err()
+        );
         // an uppercase first component is taken as a domain, as Docker does
         assert_eq!(full("Foo.com/bar"), "Foo.com/bar");
     }

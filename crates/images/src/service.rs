@@ -106,7 +106,12 @@ pub struct HistoryItem {
 #[derive(Debug, Clone)]
 pub enum LoadEvent {
     /// A layer is being read: `id` is the short diff ID, `current`/`total` bytes.
-    Progress { id: String, status: String, current: u64, total: u64 },
+    Progress {
+        id: String,
+        status: String,
+        current: u64,
+        total: u64,
+    },
     /// An image was loaded under a tag (familiar form, e.g. `busybox:latest`).
     LoadedTag(String),
     /// An image without a tag was loaded.
@@ -154,7 +159,14 @@ impl ImageService {
         let snaps = Snapshotter::open(&data_root.join("snapshots"))?;
         let disk = Disk::open(data_root.join("images"))?;
         let state = disk.load(&content, &snaps)?;
-        Ok(Self { content, snaps, disk, state: RwLock::new(state), ops: Mutex::new(()), gc: RwLock::new(()) })
+        Ok(Self {
+            content,
+            snaps,
+            disk,
+            state: RwLock::new(state),
+            ops: Mutex::new(()),
+            gc: RwLock::new(()),
+        })
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -214,21 +226,29 @@ impl ImageService {
             if let Some(info) = self.snaps.get(c) {
                 sizes.insert(c.clone(), info.size);
             } else if !jobs.iter().any(|j| j.2 == *c) {
-                let parent = if i == 0 { None } else { Some(chains[i - 1].clone()) };
+                let parent = if i == 0 {
+                    None
+                } else {
+                    Some(chains[i - 1].clone())
+                };
                 jobs.push((parent, d.clone(), c.clone()));
             }
         }
         let unpack_one = |(parent, diff, _chain): &(Option<Digest>, Digest, Digest)| {
             let f = self.content.open_blob(diff)?;
             let r = std::io::BufReader::with_capacity(1 << 20, f);
-            self.snaps.unpack(parent.as_ref(), diff, r).map_err(ImagesError::from)
+            self.snaps
+                .unpack(parent.as_ref(), diff, r)
+                .map_err(ImagesError::from)
         };
         let results: Vec<Result<storage::SnapshotInfo>> = if jobs.len() <= 1 {
             jobs.iter().map(unpack_one).collect()
         } else {
             std::thread::scope(|s| {
-                let handles: Vec<_> =
-                    jobs.iter().map(|j| s.spawn(move || unpack_one(j))).collect();
+                let handles: Vec<_> = jobs
+                    .iter()
+                    .map(|j| s.spawn(move || unpack_one(j)))
+                    .collect();
                 handles
                     .into_iter()
                     .map(|h| {
@@ -251,7 +271,10 @@ impl ImageService {
     pub fn get(&self, name: &str) -> Result<ImageRecord> {
         let st = self.read();
         let id = st.resolve(name)?;
-        let img = st.images.get(&id).ok_or_else(|| ImagesError::NotFound(name.to_string()))?;
+        let img = st
+            .images
+            .get(&id)
+            .ok_or_else(|| ImagesError::NotFound(name.to_string()))?;
         Ok(st.record(img))
     }
 
@@ -379,12 +402,22 @@ impl ImageService {
     pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>> {
         let st = self.read();
         let id = st.resolve(name)?;
-        let img = st.images.get(&id).ok_or_else(|| ImagesError::NotFound(name.to_string()))?;
+        let img = st
+            .images
+            .get(&id)
+            .ok_or_else(|| ImagesError::NotFound(name.to_string()))?;
         let unix = |s: &Option<String>| {
-            s.as_deref().and_then(crate::store::parse_time).map(|t| t.timestamp()).unwrap_or(0)
+            s.as_deref()
+                .and_then(crate::store::parse_time)
+                .map(|t| t.timestamp())
+                .unwrap_or(0)
         };
         let size_of = |i: usize| {
-            img.chain_ids.get(i).and_then(|c| st.layer_sizes.get(c)).copied().unwrap_or(0)
+            img.chain_ids
+                .get(i)
+                .and_then(|c| st.layer_sizes.get(c))
+                .copied()
+                .unwrap_or(0)
         };
         let mut rows = Vec::new();
         if img.config.history.is_empty() {

@@ -52,7 +52,9 @@ pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Erro
 }
 
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Chain IDs of a list of diff IDs, bottom first.
@@ -69,7 +71,13 @@ impl Image {
     pub(crate) fn new(id: Digest, config: ImageConfig, meta: Meta) -> Self {
         let chain_ids = chain_ids(&config.rootfs.diff_ids);
         let created = config.created.as_deref().and_then(parse_time);
-        Self { id, config, meta, chain_ids, created }
+        Self {
+            id,
+            config,
+            meta,
+            chain_ids,
+            created,
+        }
     }
 }
 
@@ -179,8 +187,11 @@ impl Disk {
             reason: format!("record: {e}"),
         })?;
         let cfg = content.read_blob(id, MAX_CONFIG)?;
-        let config: ImageConfig = serde_json::from_slice(&cfg)
-            .map_err(|e| ImagesError::InvalidConfig { id: id.to_string(), reason: e.to_string() })?;
+        let config: ImageConfig =
+            serde_json::from_slice(&cfg).map_err(|e| ImagesError::InvalidConfig {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(Image::new(id.clone(), config, meta))
     }
 
@@ -252,7 +263,10 @@ impl State {
     }
 
     pub(crate) fn image_size(&self, img: &Image) -> u64 {
-        img.chain_ids.iter().map(|c| self.layer_sizes.get(c).copied().unwrap_or(0)).sum()
+        img.chain_ids
+            .iter()
+            .map(|c| self.layer_sizes.get(c).copied().unwrap_or(0))
+            .sum()
     }
 
     /// Number of images (other than `except`) whose chains include `chain`.
@@ -284,7 +298,12 @@ impl State {
                 let s = r.to_string();
                 let tagless = format!("{}@{d}", r.name());
                 for img in self.images.values() {
-                    if img.meta.repo_digests.iter().any(|x| *x == s || *x == tagless) {
+                    if img
+                        .meta
+                        .repo_digests
+                        .iter()
+                        .any(|x| *x == s || *x == tagless)
+                    {
                         return Ok(img.id.clone());
                     }
                 }
@@ -293,12 +312,18 @@ impl State {
         // A full ID.
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
         if let Ok(d) = Digest::from_hex(hex) {
-            return if self.images.contains_key(&d) { Ok(d) } else { Err(not_found()) };
+            return if self.images.contains_key(&d) {
+                Ok(d)
+            } else {
+                Err(not_found())
+            };
         }
         // A unique prefix.
         if !hex.is_empty()
             && hex.len() < 64
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             let mut found = self.images.keys().filter(|k| k.hex().starts_with(hex));
             if let (Some(one), None) = (found.next(), found.next()) {
@@ -306,7 +331,9 @@ impl State {
             }
         }
         match Reference::parse_normalized(name) {
-            Ok(r) => Err(ImagesError::NotFound(r.with_default_tag().familiar_string())),
+            Ok(r) => Err(ImagesError::NotFound(
+                r.with_default_tag().familiar_string(),
+            )),
             Err(_) => Err(not_found()),
         }
     }

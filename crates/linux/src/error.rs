@@ -7,10 +7,18 @@ use std::path::PathBuf;
 pub enum LinuxError {
     /// A syscall failed.
     #[error("{op} {path}: {errno}")]
-    Sys { op: &'static str, path: PathBuf, errno: nix::errno::Errno },
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
     /// A std I/O call failed.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The path would leave its root, or is otherwise not acceptable.
     #[error("path {path} escapes its root or is invalid: {reason}")]
     BadPath { path: PathBuf, reason: &'static str },

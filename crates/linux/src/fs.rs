@@ -37,7 +37,10 @@ fn sys(op: &'static str, rel: &Path) -> impl FnOnce(Errno) -> LinuxError {
 }
 
 fn bad(rel: &Path, reason: &'static str) -> LinuxError {
-    LinuxError::BadPath { path: rel.to_path_buf(), reason }
+    LinuxError::BadPath {
+        path: rel.to_path_buf(),
+        reason,
+    }
 }
 
 /// `/proc/self/fd/<fd>`: a path naming exactly the object behind `fd`.
@@ -141,7 +144,8 @@ pub struct Root {
 }
 
 fn is_empty_rel(rel: &Path) -> bool {
-    rel.components().all(|c| matches!(c, Component::CurDir | Component::RootDir))
+    rel.components()
+        .all(|c| matches!(c, Component::CurDir | Component::RootDir))
 }
 
 fn to_timespec(t: SystemTime) -> TimeSpec {
@@ -168,7 +172,10 @@ impl Root {
             Mode::empty(),
         )
         .map_err(sys("open root", path))?;
-        Ok(Root { fd: own(fd), path: path.to_path_buf() })
+        Ok(Root {
+            fd: own(fd),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The path this root was opened at (for messages only: operations go through the fd).
@@ -179,7 +186,11 @@ impl Root {
     /// openat2 of `rel` inside the root. Symlinks in `rel` resolve inside the root; pass
     /// `O_NOFOLLOW` to not follow the final component.
     fn open_in(&self, rel: &Path, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
-        let path: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let path: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
         let how = OpenHow::new()
             .flags(flags | OFlag::O_CLOEXEC)
             .mode(mode)
@@ -214,7 +225,11 @@ impl Root {
     fn target<'a>(&self, rel: &'a Path, op: &'static str) -> Result<(OwnedFd, &'a OsStr)> {
         if is_empty_rel(rel) {
             let fd = self
-                .open_in(Path::new(""), OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+                .open_in(
+                    Path::new(""),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY,
+                    Mode::empty(),
+                )
                 .map_err(sys(op, rel))?;
             return Ok((fd, OsStr::new(".")));
         }
@@ -227,13 +242,11 @@ impl Root {
         match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
         {
             Ok(st) if Stat::from(st).kind == FileKind::Dir => Ok(()),
-            Ok(_) => nix::unistd::unlinkat(
-                Some(parent.as_raw_fd()),
-                name,
-                UnlinkatFlags::NoRemoveDir,
-            )
-            .or_else(|e| if e == Errno::ENOENT { Ok(()) } else { Err(e) })
-            .map_err(sys(op, rel)),
+            Ok(_) => {
+                nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
+                    .or_else(|e| if e == Errno::ENOENT { Ok(()) } else { Err(e) })
+                    .map_err(sys(op, rel))
+            }
             Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(sys(op, rel)(e)),
         }
@@ -242,9 +255,16 @@ impl Root {
     /// Opens the directory `rel` (its final component must not be a symlink) as a new root.
     pub fn open_dir(&self, rel: &Path) -> Result<Root> {
         let fd = self
-            .open_in(rel, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW, Mode::empty())
+            .open_in(
+                rel,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
             .map_err(sys("open dir", rel))?;
-        Ok(Root { fd, path: self.path.join(rel) })
+        Ok(Root {
+            fd,
+            path: self.path.join(rel),
+        })
     }
 
     /// Opens the regular file `rel` for reading (the final component is not followed).
@@ -258,8 +278,12 @@ impl Root {
     /// Creates the directory `rel` (mode is subject to the umask).
     pub fn create_dir(&self, rel: &Path, mode: u32) -> Result<()> {
         let (parent, name) = self.parent(rel, "mkdir")?;
-        nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(mode))
-            .map_err(sys("mkdir", rel))
+        nix::sys::stat::mkdirat(
+            Some(parent.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(sys("mkdir", rel))
     }
 
     /// Creates `rel` and its missing parents; existing directories (or symlinks to directories
@@ -276,7 +300,10 @@ impl Root {
             }
             match self.create_dir(&prefix, mode) {
                 Ok(()) => {}
-                Err(LinuxError::Sys { errno: Errno::EEXIST, .. }) => {}
+                Err(LinuxError::Sys {
+                    errno: Errno::EEXIST,
+                    ..
+                }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -293,11 +320,7 @@ impl Root {
         let fd = nix::fcntl::openat(
             Some(parent.as_raw_fd()),
             name,
-            OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_WRONLY
-                | OFlag::O_CLOEXEC,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode),
         )
         .map_err(sys("create file", rel))?;
@@ -389,7 +412,10 @@ impl Root {
     pub fn remove_all(&self, rel: &Path) -> Result<()> {
         let (parent, name) = match self.parent(rel, "remove all") {
             Ok(p) => p,
-            Err(LinuxError::Sys { errno: Errno::ENOENT | Errno::ENOTDIR, .. }) => return Ok(()),
+            Err(LinuxError::Sys {
+                errno: Errno::ENOENT | Errno::ENOTDIR,
+                ..
+            }) => return Ok(()),
             Err(e) => return Err(e),
         };
         remove_all_at(&parent, name, rel)
@@ -445,7 +471,11 @@ impl Root {
         let path = proc_fd_path(&parent).join(fname);
         xattr::set(&path, name, value).map_err(|e| match e.raw_os_error() {
             Some(code) => sys("set xattr", rel)(Errno::from_raw(code)),
-            None => LinuxError::Io { op: "set xattr", path: rel.to_path_buf(), source: e },
+            None => LinuxError::Io {
+                op: "set xattr",
+                path: rel.to_path_buf(),
+                source: e,
+            },
         })
     }
 
@@ -455,7 +485,11 @@ impl Root {
         let path = proc_fd_path(&parent).join(fname);
         xattr::get(&path, name).map_err(|e| match e.raw_os_error() {
             Some(code) => sys("get xattr", rel)(Errno::from_raw(code)),
-            None => LinuxError::Io { op: "get xattr", path: rel.to_path_buf(), source: e },
+            None => LinuxError::Io {
+                op: "get xattr",
+                path: rel.to_path_buf(),
+                source: e,
+            },
         })
     }
 
@@ -471,7 +505,10 @@ impl Root {
     pub fn try_lstat(&self, rel: &Path) -> Result<Option<Stat>> {
         match self.lstat(rel) {
             Ok(st) => Ok(Some(st)),
-            Err(LinuxError::Sys { errno: Errno::ENOENT | Errno::ENOTDIR, .. }) => Ok(None),
+            Err(LinuxError::Sys {
+                errno: Errno::ENOENT | Errno::ENOTDIR,
+                ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -562,8 +599,12 @@ mod tests {
     }
 
     fn unique(tag: &str) -> String {
-        format!("berth-escape-{tag}-{}-{:?}", std::process::id(), std::thread::current().id())
-            .replace(['(', ')'], "")
+        format!(
+            "berth-escape-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(['(', ')'], "")
     }
 
     #[test]
@@ -571,7 +612,9 @@ mod tests {
         let (dir, root) = root();
         root.symlink(Path::new("/"), Path::new("link")).unwrap();
         let name = unique("abs");
-        let mut f = root.create_file(&Path::new("link").join(&name), 0o644).unwrap();
+        let mut f = root
+            .create_file(&Path::new("link").join(&name), 0o644)
+            .unwrap();
         f.write_all(b"hi").unwrap();
         assert!(!Path::new("/").join(&name).exists());
         assert!(dir.path().join("r").join(&name).exists());
@@ -600,7 +643,8 @@ mod tests {
         ));
         // A directory symlink escaping the root is followed inside it.
         root.symlink(Path::new("/"), Path::new("s")).unwrap();
-        root.create_dir_all(Path::new("s/made/here"), 0o755).unwrap();
+        root.create_dir_all(Path::new("s/made/here"), 0o755)
+            .unwrap();
         assert!(dir.path().join("r/made/here").is_dir());
     }
 
@@ -610,14 +654,26 @@ mod tests {
         std::fs::write(dir.path().join("secret"), b"s").unwrap();
         root.symlink(Path::new("/etc"), Path::new("etc")).unwrap();
         root.symlink(Path::new(".."), Path::new("up")).unwrap();
-        assert!(root.hardlink(Path::new("etc/passwd"), Path::new("pw")).is_err());
-        assert!(root.hardlink(Path::new("up/secret"), Path::new("s")).is_err());
-        assert!(root.hardlink(Path::new("../secret"), Path::new("s")).is_err());
+        assert!(
+            root.hardlink(Path::new("etc/passwd"), Path::new("pw"))
+                .is_err()
+        );
+        assert!(
+            root.hardlink(Path::new("up/secret"), Path::new("s"))
+                .is_err()
+        );
+        assert!(
+            root.hardlink(Path::new("../secret"), Path::new("s"))
+                .is_err()
+        );
         assert!(root.try_lstat(Path::new("pw")).unwrap().is_none());
         // Inside the root it works.
         root.create_file(Path::new("f"), 0o644).unwrap();
         root.hardlink(Path::new("f"), Path::new("g")).unwrap();
-        let (f, g) = (root.lstat(Path::new("f")).unwrap(), root.lstat(Path::new("g")).unwrap());
+        let (f, g) = (
+            root.lstat(Path::new("f")).unwrap(),
+            root.lstat(Path::new("g")).unwrap(),
+        );
         assert_eq!(f.ino, g.ino);
         assert_eq!(g.nlink, 2);
     }
@@ -629,7 +685,8 @@ mod tests {
         std::fs::set_permissions(dir.path().join("outside"), PermissionsExt::from_mode(0o600))
             .unwrap();
         let before = std::fs::metadata(dir.path().join("outside")).unwrap();
-        root.symlink(&dir.path().join("outside"), Path::new("l")).unwrap();
+        root.symlink(&dir.path().join("outside"), Path::new("l"))
+            .unwrap();
         root.chmod(Path::new("l"), 0o777).unwrap();
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1000);
         root.set_times(Path::new("l"), t, t).unwrap();
@@ -652,7 +709,8 @@ mod tests {
         std::fs::write(dir.path().join("keep"), b"k").unwrap();
         root.create_dir_all(Path::new("a/b/c"), 0o755).unwrap();
         root.create_file(Path::new("a/b/c/f"), 0o644).unwrap();
-        root.symlink(&dir.path().join("keep"), Path::new("a/b/l")).unwrap();
+        root.symlink(&dir.path().join("keep"), Path::new("a/b/l"))
+            .unwrap();
         root.symlink(dir.path(), Path::new("a/d")).unwrap();
         root.chmod(Path::new("a/b"), 0o555).unwrap();
         root.chmod(Path::new("a/b/c"), 0o000).unwrap();
@@ -670,13 +728,15 @@ mod tests {
     #[test]
     fn create_file_replaces_non_dirs_only() {
         let (_dir, root) = root();
-        root.symlink(Path::new("/etc/passwd"), Path::new("f")).unwrap();
+        root.symlink(Path::new("/etc/passwd"), Path::new("f"))
+            .unwrap();
         let mut f = root.create_file(Path::new("f"), 0o644).unwrap();
         f.write_all(b"new").unwrap();
         assert_eq!(root.lstat(Path::new("f")).unwrap().kind, FileKind::File);
         root.create_dir(Path::new("d"), 0o755).unwrap();
         assert!(root.create_file(Path::new("d"), 0o644).is_err());
-        root.mknod(Path::new("p"), DeviceKind::Fifo, 0o644, 0, 0).unwrap();
+        root.mknod(Path::new("p"), DeviceKind::Fifo, 0o644, 0, 0)
+            .unwrap();
         assert_eq!(root.lstat(Path::new("p")).unwrap().kind, FileKind::Fifo);
     }
 
@@ -687,22 +747,34 @@ mod tests {
             return;
         }
         let (_dir, root) = root();
-        root.mknod(Path::new("wh"), DeviceKind::Char, 0, 0, 0).unwrap();
+        root.mknod(Path::new("wh"), DeviceKind::Char, 0, 0, 0)
+            .unwrap();
         let st = root.lstat(Path::new("wh")).unwrap();
-        assert_eq!((st.kind, st.rdev_major, st.rdev_minor), (FileKind::CharDevice, 0, 0));
-        root.create_dir(Path::new("d"), 0o755).unwrap();
-        root.set_xattr(Path::new("d"), OsStr::new("trusted.overlay.opaque"), b"y").unwrap();
         assert_eq!(
-            root.get_xattr(Path::new("d"), OsStr::new("trusted.overlay.opaque")).unwrap(),
+            (st.kind, st.rdev_major, st.rdev_minor),
+            (FileKind::CharDevice, 0, 0)
+        );
+        root.create_dir(Path::new("d"), 0o755).unwrap();
+        root.set_xattr(Path::new("d"), OsStr::new("trusted.overlay.opaque"), b"y")
+            .unwrap();
+        assert_eq!(
+            root.get_xattr(Path::new("d"), OsStr::new("trusted.overlay.opaque"))
+                .unwrap(),
             Some(b"y".to_vec())
         );
         root.symlink(Path::new("d"), Path::new("l")).unwrap();
-        root.set_xattr(Path::new("l"), OsStr::new("trusted.x"), b"1").unwrap();
+        root.set_xattr(Path::new("l"), OsStr::new("trusted.x"), b"1")
+            .unwrap();
         assert_eq!(
-            root.get_xattr(Path::new("l"), OsStr::new("trusted.x")).unwrap(),
+            root.get_xattr(Path::new("l"), OsStr::new("trusted.x"))
+                .unwrap(),
             Some(b"1".to_vec())
         );
-        assert_eq!(root.get_xattr(Path::new("d"), OsStr::new("trusted.x")).unwrap(), None);
+        assert_eq!(
+            root.get_xattr(Path::new("d"), OsStr::new("trusted.x"))
+                .unwrap(),
+            None
+        );
         root.lchown(Path::new("l"), 1000, 1000).unwrap();
         assert_eq!(root.lstat(Path::new("l")).unwrap().uid, 1000);
         assert_eq!(root.lstat(Path::new("d")).unwrap().uid, 0);

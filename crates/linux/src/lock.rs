@@ -21,7 +21,11 @@ impl LockFile {
     /// Creates or opens `path` (mode 0600), takes a non-blocking exclusive `flock` on it and
     /// writes our pid into it. Fails with [`LinuxError::Locked`] if another process holds it.
     pub fn acquire(path: &Path) -> Result<LockFile> {
-        let io_err = |op, source| LinuxError::Io { op, path: path.to_path_buf(), source };
+        let io_err = |op, source| LinuxError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -34,14 +38,24 @@ impl LockFile {
         let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(f) => f,
             Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(LinuxError::Locked { path: path.to_path_buf() });
+                return Err(LinuxError::Locked {
+                    path: path.to_path_buf(),
+                });
             }
             Err((_, errno)) => {
-                return Err(LinuxError::Sys { op: "flock", path: path.to_path_buf(), errno });
+                return Err(LinuxError::Sys {
+                    op: "flock",
+                    path: path.to_path_buf(),
+                    errno,
+                });
             }
         };
-        let mut lock = LockFile { file, path: path.to_path_buf() };
-        lock.write_pid().map_err(|e| io_err("write pid to lock file", e))?;
+        let mut lock = LockFile {
+            file,
+            path: path.to_path_buf(),
+        };
+        lock.write_pid()
+            .map_err(|e| io_err("write pid to lock file", e))?;
         Ok(lock)
     }
 
@@ -50,7 +64,11 @@ impl LockFile {
     /// path still names the file we locked, and start over if not.
     pub fn acquire_wait(path: &Path) -> Result<LockFile> {
         use std::os::unix::fs::MetadataExt;
-        let io_err = |op, source| LinuxError::Io { op, path: path.to_path_buf(), source };
+        let io_err = |op, source| LinuxError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        };
         loop {
             let file = OpenOptions::new()
                 .read(true)
@@ -67,15 +85,23 @@ impl LockFile {
                     Ok(f) => break f,
                     Err((f, Errno::EINTR)) => file = f,
                     Err((_, errno)) => {
-                        return Err(LinuxError::Sys { op: "flock", path: path.to_path_buf(), errno });
+                        return Err(LinuxError::Sys {
+                            op: "flock",
+                            path: path.to_path_buf(),
+                            errno,
+                        });
                     }
                 }
             };
             let ours = locked.metadata().map_err(|e| io_err("stat lock file", e))?;
             match std::fs::symlink_metadata(path) {
                 Ok(m) if m.ino() == ours.ino() && m.dev() == ours.dev() => {
-                    let mut lock = LockFile { file: locked, path: path.to_path_buf() };
-                    lock.write_pid().map_err(|e| io_err("write pid to lock file", e))?;
+                    let mut lock = LockFile {
+                        file: locked,
+                        path: path.to_path_buf(),
+                    };
+                    lock.write_pid()
+                        .map_err(|e| io_err("write pid to lock file", e))?;
                     return Ok(lock);
                 }
                 Ok(_) => continue,
@@ -91,7 +117,11 @@ impl LockFile {
         match res {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(LinuxError::Io { op: "remove lock file", path: self.path, source }),
+            Err(source) => Err(LinuxError::Io {
+                op: "remove lock file",
+                path: self.path,
+                source,
+            }),
         }
     }
 
@@ -123,11 +153,17 @@ mod tests {
         assert_eq!(pid.trim(), std::process::id().to_string());
         // flock locks belong to the open file description, so a second open conflicts even
         // within one process.
-        assert!(matches!(LockFile::acquire(&p), Err(LinuxError::Locked { .. })));
+        assert!(matches!(
+            LockFile::acquire(&p),
+            Err(LinuxError::Locked { .. })
+        ));
         drop(l);
         let l = LockFile::acquire(&p).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         l.remove().unwrap();
         assert!(!p.exists());
     }

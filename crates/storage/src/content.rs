@@ -60,7 +60,7 @@ pub struct IngestWriter {
     file: File,
     /// The ingest file; `None` once committed (nothing to clean up).
     path: Option<PathBuf>,
-    hasher: Hasher,
+    hasher: Box<Hasher>,
     blobs: PathBuf,
     expected: Option<Digest>,
     // Dropped last: the ingest file is gone before another writer of the digest gets in.
@@ -97,7 +97,10 @@ impl ContentStore {
                 Err(e) => tracing::warn!("removing stale ingest: {e}"),
             }
         }
-        Ok(Self { root: root.to_path_buf(), locks: Arc::default() })
+        Ok(Self {
+            root: root.to_path_buf(),
+            locks: Arc::default(),
+        })
     }
 
     /// The directory this store lives in.
@@ -122,7 +125,10 @@ impl ContentStore {
                 let guard = self.locks.lock(d.hex());
                 let lock_path = self.ingest_dir().join(format!("{}.lock", d.hex()));
                 let file = LockFile::acquire_wait(&lock_path)?;
-                let lock = DigestLock { file: Some(file), _guard: guard };
+                let lock = DigestLock {
+                    file: Some(file),
+                    _guard: guard,
+                };
                 if self.exists(d) {
                     return Ok(Ingest::Exists);
                 }
@@ -139,7 +145,7 @@ impl ContentStore {
         Ok(Ingest::Writer(IngestWriter {
             file,
             path: Some(path),
-            hasher: Hasher::default(),
+            hasher: Box::default(),
             blobs: self.blobs_dir(),
             expected: expected.cloned(),
             _lock: lock,
@@ -151,7 +157,8 @@ impl ContentStore {
         match self.ingest(expected)? {
             Ingest::Exists => Ok(expected.cloned().unwrap_or_else(|| Digest::of(data))),
             Ingest::Writer(mut w) => {
-                w.write_all(data).map_err(StorageError::io("write ingest file", self.ingest_dir()))?;
+                w.write_all(data)
+                    .map_err(StorageError::io("write ingest file", self.ingest_dir()))?;
                 w.commit(expected, Some(data.len() as u64))
             }
         }
@@ -172,7 +179,11 @@ impl ContentStore {
         let path = self.blob_path(digest);
         File::open(&path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => StorageError::BlobNotFound(digest.clone()),
-            _ => StorageError::Io { op: "open blob", path, source: e },
+            _ => StorageError::Io {
+                op: "open blob",
+                path,
+                source: e,
+            },
         })
     }
 
@@ -180,16 +191,27 @@ impl ContentStore {
     pub fn read_blob(&self, digest: &Digest, max: u64) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
         let file = self.open_blob(digest)?;
-        let size = file.metadata().map_err(StorageError::io("stat blob", &path))?.len();
+        let size = file
+            .metadata()
+            .map_err(StorageError::io("stat blob", &path))?
+            .len();
         if size > max {
-            return Err(StorageError::TooLarge { digest: digest.clone(), size, max });
+            return Err(StorageError::TooLarge {
+                digest: digest.clone(),
+                size,
+                max,
+            });
         }
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         file.take(max.saturating_add(1))
             .read_to_end(&mut buf)
             .map_err(StorageError::io("read blob", &path))?;
         if buf.len() as u64 > max {
-            return Err(StorageError::TooLarge { digest: digest.clone(), size: buf.len() as u64, max });
+            return Err(StorageError::TooLarge {
+                digest: digest.clone(),
+                size: buf.len() as u64,
+                max,
+            });
         }
         Ok(buf)
     }
@@ -199,8 +221,14 @@ impl ContentStore {
         let path = self.blob_path(digest);
         match std::fs::metadata(&path) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(StorageError::BlobNotFound(digest.clone())),
-            Err(e) => Err(StorageError::Io { op: "stat blob", path, source: e }),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(StorageError::BlobNotFound(digest.clone()))
+            }
+            Err(e) => Err(StorageError::Io {
+                op: "stat blob",
+                path,
+                source: e,
+            }),
         }
     }
 
@@ -210,7 +238,11 @@ impl ContentStore {
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StorageError::Io { op: "delete blob", path, source: e }),
+            Err(e) => Err(StorageError::Io {
+                op: "delete blob",
+                path,
+                source: e,
+            }),
         }
     }
 
@@ -246,24 +278,39 @@ impl IngestWriter {
     /// fsync, verify (`expected` digest and `expected_size` when given, else the lock's digest),
     /// rename into `blobs/`, fsync the directory, chmod 0444. If the blob appeared meanwhile the
     /// ingest is dropped and the digest returned. Returns the digest of what was written.
-    pub fn commit(mut self, expected: Option<&Digest>, expected_size: Option<u64>) -> Result<Digest> {
+    pub fn commit(
+        mut self,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+    ) -> Result<Digest> {
         let Some(path) = self.path.clone() else {
-            return Err(StorageError::InvalidArchive("ingest already committed".into()));
+            return Err(StorageError::InvalidArchive(
+                "ingest already committed".into(),
+            ));
         };
-        self.file.sync_all().map_err(StorageError::io("fsync ingest file", &path))?;
+        self.file
+            .sync_all()
+            .map_err(StorageError::io("fsync ingest file", &path))?;
         let size = self.hasher.len();
-        let actual = std::mem::take(&mut self.hasher).finish();
+        let actual = std::mem::take(&mut *self.hasher).finish();
         let expected = expected.or(self.expected.as_ref());
         if let Some(want) = expected_size
             && want != size
         {
             let digest = expected.cloned().unwrap_or_else(|| actual.clone());
-            return Err(StorageError::SizeMismatch { digest, expected: want, actual: size });
+            return Err(StorageError::SizeMismatch {
+                digest,
+                expected: want,
+                actual: size,
+            });
         }
         if let Some(want) = expected
             && *want != actual
         {
-            return Err(StorageError::DigestMismatch { expected: want.clone(), actual });
+            return Err(StorageError::DigestMismatch {
+                expected: want.clone(),
+                actual,
+            });
         }
         let target = self.blobs.join(actual.hex());
         if std::fs::symlink_metadata(&target).is_ok() {
@@ -321,7 +368,9 @@ mod tests {
         let (_d, s) = store();
         let data = b"hello world".repeat(1000);
         let want = Digest::of(&data);
-        let Ingest::Writer(mut w) = s.ingest(Some(&want)).unwrap() else { panic!("exists") };
+        let Ingest::Writer(mut w) = s.ingest(Some(&want)).unwrap() else {
+            panic!("exists")
+        };
         w.write_all(&data[..5000]).unwrap();
         w.write_all(&data[5000..]).unwrap();
         assert_eq!(w.written(), data.len() as u64);
@@ -329,9 +378,15 @@ mod tests {
         assert!(s.exists(&want));
         assert_eq!(s.read_blob(&want, 1 << 20).unwrap(), data);
         assert_eq!(s.blob_size(&want).unwrap(), data.len() as u64);
-        assert!(matches!(s.read_blob(&want, 10), Err(StorageError::TooLarge { .. })));
+        assert!(matches!(
+            s.read_blob(&want, 10),
+            Err(StorageError::TooLarge { .. })
+        ));
         assert_eq!(s.list().unwrap(), vec![want.clone()]);
-        let mode = std::fs::metadata(s.blob_path(&want)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(s.blob_path(&want))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o444);
         assert!(matches!(s.ingest(Some(&want)).unwrap(), Ingest::Exists));
         assert_eq!(count(&s.root().join("ingest")), 0);
@@ -341,7 +396,10 @@ mod tests {
         s.delete(&want).unwrap();
         s.delete(&want).unwrap();
         assert!(!s.exists(&want));
-        assert!(matches!(s.open_blob(&want), Err(StorageError::BlobNotFound(_))));
+        assert!(matches!(
+            s.open_blob(&want),
+            Err(StorageError::BlobNotFound(_))
+        ));
     }
 
     #[test]
@@ -350,7 +408,9 @@ mod tests {
         let wrong = Digest::of(b"something else");
         let err = s.write_blob(b"data", Some(&wrong)).unwrap_err();
         assert!(matches!(err, StorageError::DigestMismatch { .. }), "{err}");
-        let Ingest::Writer(mut w) = s.ingest(None).unwrap() else { panic!("exists") };
+        let Ingest::Writer(mut w) = s.ingest(None).unwrap() else {
+            panic!("exists")
+        };
         w.write_all(b"data").unwrap();
         let err = w.commit(None, Some(3)).unwrap_err();
         assert!(matches!(err, StorageError::SizeMismatch { .. }), "{err}");
@@ -362,7 +422,9 @@ mod tests {
     fn drop_without_commit_leaves_nothing() {
         let (_d, s) = store();
         let d = Digest::of(b"abc");
-        let Ingest::Writer(mut w) = s.ingest(Some(&d)).unwrap() else { panic!("exists") };
+        let Ingest::Writer(mut w) = s.ingest(Some(&d)).unwrap() else {
+            panic!("exists")
+        };
         w.write_all(b"ab").unwrap();
         assert_eq!(count(&s.root().join("ingest")), 2); // the data and the lock file
         drop(w);

@@ -22,8 +22,14 @@ impl Digest {
 
     /// Builds a digest from its 64 hex characters (lowercase).
     pub fn from_hex(hex: &str) -> Result<Self, StorageError> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Self { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self {
+                hex: hex.to_string(),
+            })
         } else {
             Err(StorageError::InvalidDigest(hex.to_string()))
         }
@@ -32,7 +38,9 @@ impl Digest {
     /// The sha256 of `data`.
     pub fn of(data: &[u8]) -> Self {
         use sha2::Digest as _;
-        Self { hex: hex::encode(sha2::Sha256::digest(data)) }
+        Self {
+            hex: hex::encode(sha2::Sha256::digest(data)),
+        }
     }
 
     /// The 64 hex characters, without the algorithm.
@@ -103,7 +111,9 @@ impl Hasher {
     /// The digest of everything fed.
     pub fn finish(self) -> Digest {
         use sha2::Digest as _;
-        Digest { hex: hex::encode(self.inner.finalize()) }
+        Digest {
+            hex: hex::encode(self.inner.finalize()),
+        }
     }
 }
 

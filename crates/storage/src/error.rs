@@ -15,7 +15,11 @@ pub enum StorageError {
     DigestMismatch { expected: Digest, actual: Digest },
     /// The bytes written were not as long as the caller expected.
     #[error("unexpected commit size {actual} for {digest}, expected {expected}")]
-    SizeMismatch { digest: Digest, expected: u64, actual: u64 },
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
     /// No blob with this digest.
     #[error("blob {0} not found")]
     BlobNotFound(Digest),
@@ -33,7 +37,11 @@ pub enum StorageError {
     TooLarge { digest: Digest, size: u64, max: u64 },
     /// An I/O error on a path we name.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A kernel call made through the `linux` crate failed.
     #[error(transparent)]
     Sys(#[from] linux::LinuxError),
@@ -43,7 +51,10 @@ pub enum StorageError {
 pub type Result<T> = std::result::Result<T, StorageError>;
 
 impl StorageError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| StorageError::Io { op, path, source }
     }

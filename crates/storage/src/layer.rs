@@ -31,7 +31,9 @@ pub enum Compression {
 }
 
 /// Peeks at the stream's first bytes and returns a reader that yields the decompressed bytes.
-pub fn decompress<'a>(r: impl Read + Send + 'a) -> Result<(Compression, Box<dyn Read + Send + 'a>)> {
+pub fn decompress<'a>(
+    r: impl Read + Send + 'a,
+) -> Result<(Compression, Box<dyn Read + Send + 'a>)> {
     let mut r = r;
     let mut head = [0u8; 4];
     let mut n = 0;
@@ -46,7 +48,10 @@ pub fn decompress<'a>(r: impl Read + Send + 'a) -> Result<(Compression, Box<dyn 
     let head = &head[..n];
     let stream = Cursor::new(head.to_vec()).chain(r);
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok((Compression::Gzip, Box::new(flate2::read::MultiGzDecoder::new(stream))))
+        Ok((
+            Compression::Gzip,
+            Box::new(flate2::read::MultiGzDecoder::new(stream)),
+        ))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let dec = zstd::stream::read::Decoder::new(stream)
             .map_err(|e| StorageError::InvalidArchive(format!("zstd: {e}")))?;
@@ -96,7 +101,11 @@ fn normalise(raw: &[u8]) -> Result<Option<PathBuf>> {
             c => out.push(OsStr::from_bytes(c)),
         }
     }
-    Ok(if out.as_os_str().is_empty() { None } else { Some(out) })
+    Ok(if out.as_os_str().is_empty() {
+        None
+    } else {
+        Some(out)
+    })
 }
 
 /// Metadata applied to directories once every entry is in (so adding entries does not disturb
@@ -147,7 +156,10 @@ impl Applier {
         let raw = entry.path_bytes().into_owned();
         let kind = entry.header().entry_type();
         use tar::EntryType as T;
-        if matches!(kind, T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink) {
+        if matches!(
+            kind,
+            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink
+        ) {
             return Ok(());
         }
         let Some(rel) = normalise(&raw)? else {
@@ -161,7 +173,11 @@ impl Applier {
         let name = rel.file_name().map(OsStr::as_bytes).unwrap_or_default();
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
         for comp in parent.components() {
-            if comp.as_os_str().as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
+            if comp
+                .as_os_str()
+                .as_bytes()
+                .starts_with(WHITEOUT_PREFIX.as_bytes())
+            {
                 return Err(invalid(&raw, "whiteout prefix in a directory name"));
             }
         }
@@ -172,13 +188,19 @@ impl Applier {
         }
 
         let header = entry.header().clone();
-        let hdr_err = |e: std::io::Error| invalid(&raw, format!("bad header: {e}"));
-        let mode = header.mode().map_err(hdr_err)? & 0o7777;
-        let uid = u32::try_from(header.uid().map_err(hdr_err)?)
+        // Like Go's archive/tar, a blank numeric field reads as 0.
+        let num = |v: std::io::Result<u64>, field: &[u8]| match v {
+            Ok(v) => Ok(v),
+            Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+            Err(e) => Err(invalid(&raw, format!("bad header: {e}"))),
+        };
+        let old = header.as_old();
+        let mode = num(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+        let uid = u32::try_from(num(header.uid(), &old.uid)?)
             .map_err(|_| invalid(&raw, "uid out of range"))?;
-        let gid = u32::try_from(header.gid().map_err(hdr_err)?)
+        let gid = u32::try_from(num(header.gid(), &old.gid)?)
             .map_err(|_| invalid(&raw, "gid out of range"))?;
-        let mtime = mtime_of(header.mtime().map_err(hdr_err)?);
+        let mtime = mtime_of(num(header.mtime(), &old.mtime)?);
         let xattrs = pax_xattrs(entry, &raw)?;
 
         if !parent.as_os_str().is_empty() {
@@ -201,7 +223,15 @@ impl Applier {
                 }
                 self.written.remove(&rel);
                 self.set_xattrs(&rel, &xattrs)?;
-                self.dirs.insert(rel, DirMeta { uid, gid, mode, mtime });
+                self.dirs.insert(
+                    rel,
+                    DirMeta {
+                        uid,
+                        gid,
+                        mode,
+                        mtime,
+                    },
+                );
                 self.stats.entries += 1;
                 return Ok(());
             }
@@ -221,7 +251,8 @@ impl Applier {
                 if target.is_empty() || target.contains(&0) {
                     return Err(invalid(&raw, "invalid symlink target"));
                 }
-                self.root.symlink(Path::new(OsStr::from_bytes(&target)), &rel)?;
+                self.root
+                    .symlink(Path::new(OsStr::from_bytes(&target)), &rel)?;
             }
             T::Link => {
                 let target_raw = entry
@@ -246,15 +277,22 @@ impl Applier {
                 return Ok(());
             }
             T::Char | T::Block | T::Fifo => {
-                let dev_err = |e: std::io::Error| invalid(&raw, format!("bad device number: {e}"));
-                let major = header.device_major().map_err(dev_err)?.unwrap_or(0);
-                let minor = header.device_minor().map_err(dev_err)?.unwrap_or(0);
+                // devmajor and devminor live at 329..337 and 337..345 (ustar and GNU alike).
+                let bytes = header.as_bytes();
+                let major = num(
+                    header.device_major().map(|d| d.unwrap_or(0).into()),
+                    &bytes[329..337],
+                )?;
+                let minor = num(
+                    header.device_minor().map(|d| d.unwrap_or(0).into()),
+                    &bytes[337..345],
+                )?;
                 let dk = match kind {
                     T::Char => DeviceKind::Char,
                     T::Block => DeviceKind::Block,
                     _ => DeviceKind::Fifo,
                 };
-                self.root.mknod(&rel, dk, 0o600, major.into(), minor.into())?;
+                self.root.mknod(&rel, dk, 0o600, major, minor)?;
             }
             other => {
                 return Err(invalid(&raw, format!("unsupported entry type {other:?}")));
@@ -280,7 +318,8 @@ impl Applier {
             if !parent.as_os_str().is_empty() {
                 self.root.create_dir_all(parent, 0o755)?;
             }
-            self.root.set_xattr(parent, OsStr::new("trusted.overlay.opaque"), b"y")?;
+            self.root
+                .set_xattr(parent, OsStr::new("trusted.overlay.opaque"), b"y")?;
             return Ok(());
         }
         let hidden = &name[WHITEOUT_PREFIX.len()..];
@@ -288,7 +327,10 @@ impl Applier {
             return Err(invalid(raw, "invalid whiteout name"));
         }
         if hidden.starts_with(WHITEOUT_PREFIX.as_bytes()) {
-            return Err(invalid(raw, "invalid whiteout name (`.wh..wh.` other than the opaque marker)"));
+            return Err(invalid(
+                raw,
+                "invalid whiteout name (`.wh..wh.` other than the opaque marker)",
+            ));
         }
         if !parent.as_os_str().is_empty() {
             self.root.create_dir_all(parent, 0o755)?;
@@ -309,7 +351,10 @@ impl Applier {
                     tracing::warn!("skipping xattr {name:?} on {}: {e}", rel.display());
                 }
                 Err(e) if !self.chown && matches!(e.errno(), Some(Errno::EPERM)) => {
-                    tracing::warn!("skipping xattr {name:?} on {} (not root): {e}", rel.display());
+                    tracing::warn!(
+                        "skipping xattr {name:?} on {} (not root): {e}",
+                        rel.display()
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -320,7 +365,7 @@ impl Applier {
     fn finish_dirs(&mut self) -> Result<()> {
         // Deepest first, though setting a child's metadata does not touch its parent's mtime.
         let mut dirs: Vec<_> = self.dirs.drain().collect();
-        dirs.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.0.components().count()));
         for (rel, m) in dirs {
             match self.root.try_lstat(&rel)? {
                 Some(st) if st.kind == FileKind::Dir => {}
@@ -338,7 +383,10 @@ impl Applier {
 
 /// `SCHILY.xattr.*` PAX records of an entry. `trusted.overlay.*` is refused: overlayfs would
 /// act on it (redirects, metacopy), and whiteouts have their own syntax.
-fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Vec<(OsString, Vec<u8>)>> {
+fn pax_xattrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    raw: &[u8],
+) -> Result<Vec<(OsString, Vec<u8>)>> {
     let mut out = Vec::new();
     let Some(exts) = entry
         .pax_extensions()
@@ -362,7 +410,335 @@ fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Vec<
             );
             continue;
         }
-        out.push((OsStr::from_bytes(name).to_os_string(), ext.value_bytes().to_vec()));
+        out.push((
+            OsStr::from_bytes(name).to_os_string(),
+            ext.value_bytes().to_vec(),
+        ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// One raw tar entry (header + padded data), with names written straight into the header so
+    /// hostile names the builder refuses can be made.
+    fn raw_entry(
+        name: &[u8],
+        kind: tar::EntryType,
+        link: &[u8],
+        data: &[u8],
+        mode: u32,
+    ) -> Vec<u8> {
+        raw_entry_with(name, kind, link, data, mode, |_| {})
+    }
+
+    fn raw_entry_with(
+        name: &[u8],
+        kind: tar::EntryType,
+        link: &[u8],
+        data: &[u8],
+        mode: u32,
+        tweak: impl FnOnce(&mut tar::Header),
+    ) -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
+        tweak(&mut h);
+        h.set_cksum();
+        let mut out = h.as_bytes().to_vec();
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out
+    }
+
+    fn archive(entries: &[Vec<u8>]) -> Vec<u8> {
+        let mut out: Vec<u8> = entries.concat();
+        out.extend_from_slice(&[0; 1024]);
+        out
+    }
+
+    fn file(name: &str, data: &[u8]) -> Vec<u8> {
+        raw_entry(name.as_bytes(), tar::EntryType::Regular, b"", data, 0o644)
+    }
+
+    fn dest() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a/b/dest");
+        std::fs::create_dir_all(&dest).unwrap();
+        (dir, dest)
+    }
+
+    fn assert_invalid(r: Result<ApplyStats>) {
+        match r {
+            Err(StorageError::InvalidLayerEntry { .. }) => {}
+            other => panic!("expected InvalidLayerEntry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decompress_detects_formats() {
+        let plain = archive(&[file("x", b"hello")]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(plain.as_slice(), 3).unwrap();
+        for (bytes, want) in [
+            (&plain, Compression::None),
+            (&gz, Compression::Gzip),
+            (&zst, Compression::Zstd),
+        ] {
+            let (c, mut r) = decompress(bytes.as_slice()).unwrap();
+            assert_eq!(c, want);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, plain);
+        }
+        // Short and empty streams are plain.
+        let (c, mut r) = decompress(&b"ab"[..]).unwrap();
+        assert_eq!(c, Compression::None);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"ab");
+        assert_eq!(decompress(&b""[..]).unwrap().0, Compression::None);
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        let (dir, dest) = dest();
+        assert_invalid(apply(&dest, archive(&[file("../evil", b"x")]).as_slice()));
+        assert_invalid(apply(
+            &dest,
+            archive(&[file("a/../../evil", b"x")]).as_slice(),
+        ));
+        assert_invalid(apply(&dest, archive(&[file("/abs", b"x")]).as_slice()));
+        assert!(!dir.path().join("a/b/evil").exists());
+        assert!(!dir.path().join("a/evil").exists());
+        for name in [
+            ".wh.",
+            "d/.wh.",
+            ".wh..wh.foo",
+            "d/.wh..",
+            "d/.wh...",
+            ".wh.d/x",
+        ] {
+            let r = apply(&dest, archive(&[file(name, b"")]).as_slice());
+            assert!(
+                matches!(r, Err(StorageError::InvalidLayerEntry { .. })),
+                "{name}: {r:?}"
+            );
+        }
+        // A hardlink escaping, or to something not in this layer.
+        std::fs::write(dir.path().join("a/secret"), b"s").unwrap();
+        let hl = |target: &[u8]| raw_entry(b"pw", tar::EntryType::Link, target, b"", 0o644);
+        assert_invalid(apply(&dest, archive(&[hl(b"../../etc/passwd")]).as_slice()));
+        assert_invalid(apply(&dest, archive(&[hl(b"/etc/passwd")]).as_slice()));
+        assert_invalid(apply(&dest, archive(&[hl(b"../secret")]).as_slice()));
+        assert_invalid(apply(&dest, archive(&[hl(b"nothere")]).as_slice()));
+        // A hardlink through a symlink that points outside.
+        let sl = raw_entry(b"up", tar::EntryType::Symlink, b"../..", b"", 0o777);
+        let hl_up = raw_entry(b"pw", tar::EntryType::Link, b"up/secret", b"", 0o644);
+        assert_invalid(apply(&dest, archive(&[sl, hl_up]).as_slice()));
+        assert!(!dest.join("pw").exists());
+    }
+
+    #[test]
+    fn writes_through_symlinks_stay_inside() {
+        let (dir, dest) = dest();
+        let name = format!("berth-layer-escape-{}", std::process::id());
+        let entries = [
+            raw_entry(b"link", tar::EntryType::Symlink, b"/", b"", 0o777),
+            file(&format!("link/tmp/{name}"), b"x"),
+            raw_entry(b"up", tar::EntryType::Symlink, b"../../..", b"", 0o777),
+            file("up/escaped", b"x"),
+        ];
+        // Either refused or confined; never outside.
+        let _ = apply(&dest, archive(&entries).as_slice());
+        assert!(!Path::new("/tmp").join(&name).exists());
+        assert!(!dir.path().join("escaped").exists());
+        assert!(!dir.path().join("a/escaped").exists());
+        assert_eq!(
+            std::fs::read_link(dest.join("link")).unwrap(),
+            Path::new("/")
+        );
+        assert!(dest.join("tmp").join(&name).exists());
+        assert!(dest.join("escaped").exists());
+    }
+
+    #[test]
+    fn metadata_is_kept() {
+        let (_dir, dest) = dest();
+        let dir_entry = raw_entry_with(b"d/", tar::EntryType::Directory, b"", b"", 0o1777, |h| {
+            h.set_mtime(1000)
+        });
+        let entries = [
+            dir_entry,
+            raw_entry(
+                b"./d/suid",
+                tar::EntryType::Regular,
+                b"",
+                b"#!/bin/sh\n",
+                0o4755,
+            ),
+            raw_entry(b"d/ro", tar::EntryType::Regular, b"", b"ro", 0o444),
+            raw_entry(b"d/hl", tar::EntryType::Link, b"d/suid", b"", 0o644),
+            raw_entry(b"d/sl", tar::EntryType::Symlink, b"../nowhere", b"", 0o777),
+            raw_entry(b"d/fifo", tar::EntryType::Fifo, b"", b"", 0o640),
+            // Replaces the earlier file.
+            raw_entry(b"d/ro", tar::EntryType::Regular, b"", b"ro2", 0o400),
+        ];
+        let stats = apply(&dest, archive(&entries).as_slice()).unwrap();
+        assert_eq!(stats.entries, 7);
+        assert_eq!(stats.size, 10 + 2 + 3);
+        let d = std::fs::symlink_metadata(dest.join("d")).unwrap();
+        assert!(d.is_dir());
+        assert_eq!(d.permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(d.mtime(), 1000);
+        let suid = std::fs::symlink_metadata(dest.join("d/suid")).unwrap();
+        assert_eq!(suid.permissions().mode() & 0o7777, 0o4755);
+        assert_eq!(suid.mtime(), 1_600_000_000);
+        assert_eq!(suid.nlink(), 2);
+        assert_eq!(
+            std::fs::symlink_metadata(dest.join("d/hl")).unwrap().ino(),
+            suid.ino()
+        );
+        assert_eq!(
+            std::fs::read_link(dest.join("d/sl")).unwrap(),
+            Path::new("../nowhere")
+        );
+        assert_eq!(
+            std::fs::symlink_metadata(dest.join("d/sl"))
+                .unwrap()
+                .mtime(),
+            1_600_000_000
+        );
+        let ro = std::fs::symlink_metadata(dest.join("d/ro")).unwrap();
+        assert_eq!((ro.len(), ro.permissions().mode() & 0o7777), (3, 0o400));
+        let fifo = std::fs::symlink_metadata(dest.join("d/fifo")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fifo.file_type()));
+        assert_eq!(fifo.permissions().mode() & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_as_root() {
+        if !linux::is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let (_dir, dest) = dest();
+        let owned = raw_entry_with(
+            b"etc/owned",
+            tar::EntryType::Regular,
+            b"",
+            b"o",
+            0o2750,
+            |h| {
+                h.set_uid(1234);
+                h.set_gid(5678);
+            },
+        );
+        let entries = [
+            raw_entry(b"etc/", tar::EntryType::Directory, b"", b"", 0o755),
+            file("etc/gone", b"x"),
+            file("etc/.wh.gone", b""),
+            file("etc/.wh.other", b""),
+            file("opq/.wh..wh..opq", b""),
+            file(".wh..wh..opq", b""),
+            owned,
+            raw_entry(b"dev/null", tar::EntryType::Char, b"", b"", 0o666),
+        ];
+        let stats = apply(&dest, archive(&entries).as_slice()).unwrap();
+        assert_eq!(stats.entries, 8);
+        for wh in ["etc/gone", "etc/other"] {
+            let m = std::fs::symlink_metadata(dest.join(wh)).unwrap();
+            assert!(
+                std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()),
+                "{wh}"
+            );
+            assert_eq!(m.rdev(), 0);
+            assert_eq!(m.permissions().mode() & 0o7777, 0);
+        }
+        assert_eq!(
+            xattr::get(dest.join("opq"), "trusted.overlay.opaque").unwrap(),
+            Some(b"y".to_vec())
+        );
+        assert_eq!(
+            xattr::get(&dest, "trusted.overlay.opaque").unwrap(),
+            Some(b"y".to_vec())
+        );
+        let owned = std::fs::symlink_metadata(dest.join("etc/owned")).unwrap();
+        assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
+        assert_eq!(owned.permissions().mode() & 0o7777, 0o2750);
+        let null = std::fs::symlink_metadata(dest.join("dev/null")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &null.file_type()
+        ));
+        assert_eq!(null.rdev(), 0);
+    }
+
+    #[test]
+    fn pax_xattrs_are_applied_as_root() {
+        if !linux::is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let (_dir, dest) = dest();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([
+            ("SCHILY.xattr.trusted.berth", &b"v"[..]),
+            ("SCHILY.xattr.trusted.overlay.redirect", &b"/etc"[..]),
+        ])
+        .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f", &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        apply(&dest, tar.as_slice()).unwrap();
+        assert_eq!(
+            xattr::get(dest.join("f"), "trusted.berth").unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(
+            xattr::get(dest.join("f"), "trusted.overlay.redirect").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn busybox_rootfs() {
+        let fixture = Path::new("/work/shared/images/busybox-rootfs.tar");
+        if !fixture.exists() {
+            eprintln!("skipped: no busybox fixture");
+            return;
+        }
+        let (_dir, dest) = dest();
+        let f = std::fs::File::open(fixture).unwrap();
+        let (c, r) = decompress(f).unwrap();
+        assert_eq!(c, Compression::None);
+        let stats = apply(&dest, r).unwrap();
+        let bb = std::fs::symlink_metadata(dest.join("bin/busybox")).unwrap();
+        assert!(bb.is_file());
+        assert!(bb.permissions().mode() & 0o111 != 0);
+        assert!(bb.len() > 100_000, "busybox is {} bytes", bb.len());
+        assert!(
+            stats.size >= bb.len() && stats.size < 100 << 20,
+            "size {}",
+            stats.size
+        );
+        assert!(stats.entries > 100, "entries {}", stats.entries);
+        assert_eq!(
+            std::fs::read_link(dest.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+    }
 }

@@ -9,10 +9,10 @@
 //! on day one; split them when a second consumer appears.)
 
 pub mod content;
-mod locks;
 pub mod digest;
 mod error;
 pub mod layer;
+mod locks;
 pub mod snapshots;
 
 pub use content::{ContentStore, Ingest, IngestWriter};

@@ -22,16 +22,26 @@ impl KeyLocks {
     pub(crate) fn lock(self: &Arc<Self>, key: &str) -> KeyGuard {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         while held.contains(key) {
-            held = self.freed.wait(held).unwrap_or_else(PoisonError::into_inner);
+            held = self
+                .freed
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
         }
         held.insert(key.to_string());
-        KeyGuard { locks: Arc::clone(self), key: key.to_string() }
+        KeyGuard {
+            locks: Arc::clone(self),
+            key: key.to_string(),
+        }
     }
 }
 
 impl Drop for KeyGuard {
     fn drop(&mut self) {
-        let mut held = self.locks.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self
+            .locks
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         held.remove(&self.key);
         drop(held);
         self.locks.freed.notify_all();

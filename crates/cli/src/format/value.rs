@@ -34,9 +34,12 @@ impl Value {
     /// Field lookup; `Missing` when absent.
     pub(crate) fn field(&self, name: &str) -> Value {
         match self {
+            // Exact key first; then Go's field name spelling (`ID` for `Id`, `APIVersion`
+            // for `ApiVersion`), which only differs in case.
             Value::Obj(pairs) => pairs
                 .iter()
                 .find(|(k, _)| k == name)
+                .or_else(|| pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
                 .map(|(_, v)| v.clone())
                 .unwrap_or(Value::Missing),
             _ => Value::Missing,

@@ -1,0 +1,355 @@
+//! Command-line definitions (docker's flags and aliases) and dispatch.
+
+mod archive;
+mod images;
+mod system;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::client::{CliError, Client, host_from_env};
+
+/// A self-sufficient runtime for containers
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    override_usage = "berth [OPTIONS] COMMAND"
+)]
+pub(crate) struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    pub(crate) host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub(crate) debug: bool,
+    /// Set the logging level ("debug", "info", "warn", "error", "fatal")
+    #[arg(short = 'l', long = "log-level", value_name = "string", default_value = "info")]
+    pub(crate) log_level: String,
+    /// Location of client config files
+    #[arg(long, value_name = "string")]
+    pub(crate) config: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub(crate) version: bool,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Show the Docker version information
+    Version(FormatArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// List images
+    Images(ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Return low-level information on Docker objects
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SystemCommand {
+    /// Display system-wide information
+    Info(FormatArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Display detailed information on one or more images
+    Inspect(ImageInspectArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+}
+
+const FORMAT_HELP: &str = "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
+
+#[derive(Debug, Args)]
+pub(crate) struct FormatArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub(crate) format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short = 'a', long)]
+    pub(crate) all: bool,
+    /// Show digests
+    #[arg(long)]
+    pub(crate) digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub(crate) filter: Vec<String>,
+    #[arg(long, value_name = "string", help = FORMAT_HELP)]
+    pub(crate) format: Option<String>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub(crate) no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+    /// Filter by REPOSITORY[:TAG]
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub(crate) reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long = "input", value_name = "string")]
+    pub(crate) input: Option<String>,
+    /// Load only the given platform variant
+    #[arg(long, value_name = "string")]
+    pub(crate) platform: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output", value_name = "string")]
+    pub(crate) output: Option<String>,
+    /// Save only the given platform variant
+    #[arg(long, value_name = "string")]
+    pub(crate) platform: Option<String>,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change", value_name = "list")]
+    pub(crate) change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long, value_name = "string")]
+    pub(crate) message: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub(crate) platform: Option<String>,
+    #[arg(value_name = "file|URL|-")]
+    pub(crate) source: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub(crate) reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+    pub(crate) source: String,
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short = 'f', long)]
+    pub(crate) force: bool,
+    /// Do not delete untagged parents
+    #[arg(long = "no-prune")]
+    pub(crate) no_prune: bool,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[arg(long, value_name = "string", help = FORMAT_HELP)]
+    pub(crate) format: Option<String>,
+    /// Print sizes and dates in human readable format
+    #[arg(
+        short = 'H',
+        long,
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub(crate) human: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub(crate) no_trunc: bool,
+    /// Show history for the given platform
+    #[arg(long, value_name = "string")]
+    pub(crate) platform: Option<String>,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub(crate) format: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub(crate) size: bool,
+    /// Only inspect objects of the given type
+    #[arg(long = "type", value_name = "string")]
+    pub(crate) kind: Option<String>,
+    #[arg(value_name = "NAME|ID", required = true)]
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImageInspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub(crate) format: Option<String>,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub(crate) all: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub(crate) filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub(crate) force: bool,
+}
+
+/// Runs the parsed command.
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        print!("{}", cmd.render_help());
+        return Ok(());
+    };
+    let host = host_from_env(cli.host.as_deref());
+    // `version` prints the client section even without a daemon.
+    if let Command::Version(args) = &command {
+        return system::version(&host, args).await;
+    }
+    let client = Client::connect(&host).await?;
+    match command {
+        Command::Version(_) => Ok(()),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            system::info(&client, &a, cli.debug).await
+        }
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&client, &a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&client, &a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&client, &a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
+            archive::import(&client, &a).await
+        }
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&client, &a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&client, &a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            images::history(&client, &a).await
+        }
+        Command::Inspect(a) => images::inspect(&client, &a).await,
+        Command::Image(ImageCommand::Inspect(a)) => {
+            let a = InspectArgs {
+                format: a.format,
+                size: false,
+                kind: Some("image".to_string()),
+                names: a.names,
+            };
+            images::inspect(&client, &a).await
+        }
+        Command::Image(ImageCommand::Prune(a)) => images::prune(&client, &a).await,
+    }
+}
+
+/// Parses `k=v` filter flags into the API's filter map.
+pub(crate) fn parse_filters(
+    flags: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>, CliError> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for f in flags {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+            )));
+        };
+        map.entry(k.trim().to_lowercase()).or_default().push(v.to_string());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_parses_docker_forms() {
+        let c = Cli::try_parse_from(["berth", "-H", "unix:///x.sock", "images", "-aq"]).unwrap();
+        assert_eq!(c.host.as_deref(), Some("unix:///x.sock"));
+        assert!(matches!(c.command, Some(Command::Images(ImagesArgs { all: true, quiet: true, .. }))));
+        let c = Cli::try_parse_from(["berth", "image", "list", "--digests", "busybox"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Image(ImageCommand::Ls(_)))));
+        let c = Cli::try_parse_from(["berth", "history", "--human=false", "bb"]).unwrap();
+        match c.command {
+            Some(Command::History(h)) => assert!(!h.human),
+            _ => panic!(),
+        }
+        let c = Cli::try_parse_from(["berth", "history", "-H", "bb"]).unwrap();
+        match c.command {
+            Some(Command::History(h)) => {
+                assert!(h.human);
+                assert_eq!(h.image, "bb");
+            }
+            _ => panic!(),
+        }
+        assert!(Cli::try_parse_from(["berth", "image", "remove", "x"]).is_ok());
+        assert!(Cli::try_parse_from(["berth", "-v"]).unwrap().version);
+        assert!(Cli::try_parse_from(["berth", "images", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn filters() {
+        let m = parse_filters(&["dangling=true".into(), "label=a=b".into()]).unwrap();
+        assert_eq!(m["dangling"], vec!["true"]);
+        assert_eq!(m["label"], vec!["a=b"]);
+        assert!(parse_filters(&["bad".into()]).is_err());
+    }
+}

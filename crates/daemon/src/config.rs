@@ -1,0 +1,325 @@
+//! berthd's command line and `daemon.json`, with dockerd's flag names and rules: unknown keys in
+//! the file are an error, and so is a directive given both as a flag and in the file.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use serde_json::{Map, Value};
+
+use crate::error::{DaemonError, Result};
+
+/// The default configuration file; its absence is fine.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+/// The default API socket.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+/// The default data root.
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+/// The default exec root.
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+
+/// Log verbosity, as dockerd spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LogLevel {
+    /// The tracing filter directive for this level.
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error | Self::Fatal => "error",
+        }
+    }
+}
+
+/// berthd: the berth container engine daemon, serving the Docker Engine API.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "berthd", version)]
+pub struct Cli {
+    /// Daemon socket(s) to listen on (unix:///path) [default: unix:///run/berth/berth.sock]
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Root directory of persistent state [default: /var/lib/berth]
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+    /// Root directory for execution state files [default: /run/berth]
+    #[arg(long, value_name = "DIR")]
+    pub exec_root: Option<PathBuf>,
+    /// Path to use for the daemon PID file [default: <exec-root>/berthd.pid]
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Set the logging level [default: info]
+    #[arg(short = 'l', long, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<LogLevel>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Daemon configuration file [default: /etc/berth/daemon.json]
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+}
+
+/// What `daemon.json` may contain (Docker's key names).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    hosts: Option<Vec<String>>,
+    #[serde(rename = "data-root")]
+    data_root: Option<PathBuf>,
+    #[serde(rename = "exec-root")]
+    exec_root: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
+    #[serde(rename = "log-level")]
+    log_level: Option<LogLevel>,
+    debug: Option<bool>,
+}
+
+const FILE_KEYS: &[&str] = &["hosts", "data-root", "exec-root", "pidfile", "log-level", "debug"];
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub hosts: Vec<Host>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub pidfile: PathBuf,
+    pub log_level: LogLevel,
+    pub debug: bool,
+}
+
+impl Config {
+    /// Merges the command line with the configuration file it names (or the default one).
+    pub fn resolve(cli: Cli) -> Result<Self> {
+        let (path, explicit) = match &cli.config_file {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
+            Err(source) => return Err(DaemonError::ConfigRead { path, source }),
+        };
+        let file = match text {
+            Some(t) => parse_file(&path, &t)?,
+            None => FileConfig::default(),
+        };
+        merge(cli, file)
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig> {
+    let parse_err = |reason: String| DaemonError::ConfigParse { path: path.to_path_buf(), reason };
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+    let Value::Object(map) = &value else {
+        return Err(parse_err("expected a JSON object".into()));
+    };
+    let unknown: Vec<&str> =
+        map.keys().map(String::as_str).filter(|k| !FILE_KEYS.contains(k)).collect();
+    if !unknown.is_empty() {
+        return Err(DaemonError::UnknownDirectives(unknown.join(", ")));
+    }
+    serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))
+}
+
+fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
+    let mut conflicts = Vec::new();
+    let mut check = |key: &str, flag: Option<String>, from_file: Option<String>| {
+        if let (Some(f), Some(v)) = (flag, from_file) {
+            conflicts.push(format!("{key}: (from flag: {f}, from file: {v})"));
+        }
+    };
+    let list = |v: &[String]| format!("[{}]", v.join(" "));
+    check(
+        "hosts",
+        (!cli.hosts.is_empty()).then(|| list(&cli.hosts)),
+        file.hosts.as_deref().map(list),
+    );
+    let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    check("data-root", show(&cli.data_root), show(&file.data_root));
+    check("exec-root", show(&cli.exec_root), show(&file.exec_root));
+    check("pidfile", show(&cli.pidfile), show(&file.pidfile));
+    let level = |l: &Option<LogLevel>| l.map(|l| format!("{l:?}").to_lowercase());
+    check("log-level", level(&cli.log_level), level(&file.log_level));
+    check("debug", cli.debug.then(|| "true".to_string()), file.debug.map(|d| d.to_string()));
+    if !conflicts.is_empty() {
+        return Err(DaemonError::ConflictingDirectives(conflicts.join(", ")));
+    }
+
+    let hosts = if !cli.hosts.is_empty() {
+        cli.hosts
+    } else {
+        file.hosts.unwrap_or_else(|| vec![DEFAULT_HOST.to_string()])
+    };
+    let hosts = hosts.iter().map(|h| parse_host(h)).collect::<Result<Vec<_>>>()?;
+    let exec_root =
+        cli.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT));
+    let pidfile = cli.pidfile.or(file.pidfile).unwrap_or_else(|| exec_root.join("berthd.pid"));
+    let debug = cli.debug || file.debug.unwrap_or(false);
+    let log_level = cli.log_level.or(file.log_level).unwrap_or(if debug {
+        LogLevel::Debug
+    } else {
+        LogLevel::Info
+    });
+    Ok(Config {
+        hosts,
+        data_root: cli
+            .data_root
+            .or(file.data_root)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT)),
+        exec_root,
+        pidfile,
+        log_level,
+        debug,
+    })
+}
+
+/// Parses one `-H` value.
+pub fn parse_host(host: &str) -> Result<Host> {
+    let invalid = |reason| DaemonError::InvalidHost { host: host.to_string(), reason };
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Ok(Host::Unix(PathBuf::from("/run/berth/berth.sock")));
+        }
+        if !path.starts_with('/') {
+            return Err(invalid("the socket path must be absolute"));
+        }
+        return Ok(Host::Unix(PathBuf::from(path)));
+    }
+    if host.starts_with("tcp://") {
+        return Err(invalid("tcp hosts are not supported yet (TLS lands later)"));
+    }
+    if host.starts_with("fd://") {
+        return Err(invalid("fd:// (socket activation) is not supported"));
+    }
+    Err(invalid("expected unix:///path"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut v = vec!["berthd"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    fn with_file(args: &[&str], json: &str) -> (tempfile::TempDir, Result<Config>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        std::fs::write(&path, json).unwrap();
+        let mut c = cli(args);
+        c.config_file = Some(path);
+        let r = Config::resolve(c);
+        (dir, r)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = merge(cli(&[]), FileConfig::default()).unwrap();
+        assert_eq!(c.hosts, vec![Host::Unix("/run/berth/berth.sock".into())]);
+        assert_eq!(c.data_root, PathBuf::from("/var/lib/berth"));
+        assert_eq!(c.exec_root, PathBuf::from("/run/berth"));
+        assert_eq!(c.pidfile, PathBuf::from("/run/berth/berthd.pid"));
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert!(!c.debug);
+    }
+
+    #[test]
+    fn flags() {
+        let c = merge(
+            cli(&["-H", "unix:///tmp/a.sock", "-H", "unix:///tmp/b.sock", "--data-root", "/d", "-D"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(c.data_root, PathBuf::from("/d"));
+        assert!(c.debug);
+        assert_eq!(c.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn file_values_apply() {
+        let (_d, c) = with_file(
+            &[],
+            r#"{"hosts":["unix:///tmp/x.sock"],"data-root":"/data","exec-root":"/exec","log-level":"warn"}"#,
+        );
+        let c = c.unwrap();
+        assert_eq!(c.hosts, vec![Host::Unix("/tmp/x.sock".into())]);
+        assert_eq!(c.data_root, PathBuf::from("/data"));
+        assert_eq!(c.pidfile, PathBuf::from("/exec/berthd.pid"));
+        assert_eq!(c.log_level, LogLevel::Warn);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let (_d, r) = with_file(&[], r#"{"debug":true,"storage-driver":"vfs","iptables":false}"#);
+        let msg = r.unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "the following directives don't match any configuration option: iptables, storage-driver"
+        );
+    }
+
+    #[test]
+    fn flag_and_file_conflict() {
+        let (_d, r) = with_file(&["--data-root", "/a", "-D"], r#"{"data-root":"/b","debug":false}"#);
+        let msg = r.unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "the following directives are specified both as a flag and in the configuration file: "
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("data-root: (from flag: /a, from file: /b)"), "{msg}");
+        assert!(msg.contains("debug: (from flag: true, from file: false)"), "{msg}");
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let mut c = cli(&[]);
+        c.config_file = Some("/nonexistent/berth/daemon.json".into());
+        assert!(matches!(Config::resolve(c), Err(DaemonError::ConfigRead { .. })));
+    }
+
+    #[test]
+    fn bad_json_is_an_error() {
+        let (_d, r) = with_file(&[], "{not json");
+        assert!(matches!(r, Err(DaemonError::ConfigParse { .. })));
+        let (_d, r) = with_file(&[], r#"{"debug":"yes"}"#);
+        assert!(matches!(r, Err(DaemonError::ConfigParse { .. })));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(parse_host("unix:///x/y.sock").unwrap(), Host::Unix("/x/y.sock".into()));
+        let e = parse_host("tcp://0.0.0.0:2375").unwrap_err().to_string();
+        assert!(e.contains("tcp hosts are not supported yet (TLS lands later)"), "{e}");
+        assert!(parse_host("fd://").is_err());
+        assert!(parse_host("/x.sock").is_err());
+        assert!(parse_host("unix://rel.sock").is_err());
+    }
+
+    #[test]
+    fn bad_log_level_is_refused_by_clap() {
+        assert!(Cli::try_parse_from(["berthd", "--log-level", "loud"]).is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! The one error type of the daemon, and the one place an error kind becomes an HTTP status.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::{EngineError, ErrorKind};
+
+/// Everything that can go wrong in berthd: at startup (configuration, sockets, pid file) and
+/// while serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A `/vX.Y/` prefix above the supported maximum.
+    #[error("client version {requested} is too new. Maximum supported API version is {max}")]
+    VersionTooNew { requested: String, max: &'static str },
+    /// A `/vX.Y/` prefix below the supported minimum.
+    #[error(
+        "client version {requested} is too old. Minimum supported API version is {min}, please upgrade your client to a newer version"
+    )]
+    VersionTooOld { requested: String, min: &'static str },
+    /// No route for this path.
+    #[error("page not found")]
+    PageNotFound,
+    /// The path exists but not for this method.
+    #[error("method {method} not allowed for {path}")]
+    MethodNotAllowed { method: String, path: String },
+    /// A query parameter that cannot be used.
+    #[error("invalid value for parameter '{name}': {reason}")]
+    BadParameter { name: &'static str, reason: String },
+    /// A query parameter that must be given.
+    #[error("missing required parameter '{name}'")]
+    MissingParameter { name: &'static str },
+    /// A JSON body that cannot be read.
+    #[error("invalid JSON body: {reason}")]
+    BadBody { reason: String },
+    /// A body above the size limit.
+    #[error("request body is too large (limit {limit} bytes)")]
+    BodyTooLarge { limit: usize },
+    /// An endpoint that berth knows but has not built yet.
+    #[error("{what} is not implemented yet")]
+    NotImplemented { what: String },
+    /// `GET /plugins/{name}/json`: berth has no plugins.
+    #[error("plugin \"{0}\" not found")]
+    NoSuchPlugin(String),
+    /// A request handler panicked (a bug); the daemon keeps serving.
+    #[error("internal error while handling the request")]
+    HandlerPanicked,
+
+    /// The configuration file could not be read.
+    #[error("unable to read configuration file {path}: {source}")]
+    ConfigRead { path: PathBuf, source: std::io::Error },
+    /// The configuration file is not valid JSON of the right shape.
+    #[error("unable to parse configuration file {path}: {reason}")]
+    ConfigParse { path: PathBuf, reason: String },
+    /// Keys in the configuration file that berthd does not know.
+    #[error("the following directives don't match any configuration option: {0}")]
+    UnknownDirectives(String),
+    /// Keys set both in the file and on the command line.
+    #[error(
+        "the following directives are specified both as a flag and in the configuration file: {0}"
+    )]
+    ConflictingDirectives(String),
+    /// A `-H` value berthd cannot listen on.
+    #[error("invalid host {host}: {reason}")]
+    InvalidHost { host: String, reason: &'static str },
+    /// Creating, binding or listening on a socket failed.
+    #[error("{op} {path}: {source}")]
+    Listen { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// Reading, writing or removing the pid file failed.
+    #[error("{op} pid file {path}: {source}")]
+    PidFile { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// A live process already owns the pid file.
+    #[error("pid file found, ensure berthd is not running or delete {path} (pid {pid})")]
+    PidFileInUse { path: PathBuf, pid: i32 },
+}
+
+impl DaemonError {
+    /// The kind of this error, as the engine classifies its own.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Engine(e) => e.kind(),
+            Self::VersionTooNew { .. }
+            | Self::VersionTooOld { .. }
+            | Self::BadParameter { .. }
+            | Self::MissingParameter { .. }
+            | Self::BadBody { .. }
+            | Self::BodyTooLarge { .. } => ErrorKind::InvalidArgument,
+            Self::PageNotFound | Self::NoSuchPlugin(_) => ErrorKind::NotFound,
+            Self::MethodNotAllowed { .. } | Self::NotImplemented { .. } => {
+                ErrorKind::NotImplemented
+            }
+            Self::HandlerPanicked
+            | Self::ConfigRead { .. }
+            | Self::ConfigParse { .. }
+            | Self::UnknownDirectives(_)
+            | Self::ConflictingDirectives(_)
+            | Self::InvalidHost { .. }
+            | Self::Listen { .. }
+            | Self::PidFile { .. }
+            | Self::PidFileInUse { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => status_of(self.kind()),
+        }
+    }
+}
+
+/// The one mapping from error kind to HTTP status.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Docker's error body.
+#[derive(Debug, serde::Serialize)]
+struct ErrorBody {
+    message: String,
+}
+
+impl IntoResponse for DaemonError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, status = status.as_u16(), "request refused");
+        }
+        // `Json` sets `Content-Type: application/json` exactly, as the docker CLI requires.
+        (status, Json(ErrorBody { message: self.to_string() })).into_response()
+    }
+}
+
+/// Result with [`DaemonError`].
+pub type Result<T> = std::result::Result<T, DaemonError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_status() {
+        let cases = [
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::Conflict, 409),
+            (ErrorKind::InvalidArgument, 400),
+            (ErrorKind::Unauthorized, 401),
+            (ErrorKind::Forbidden, 403),
+            (ErrorKind::Unavailable, 503),
+            (ErrorKind::NotImplemented, 501),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, code) in cases {
+            assert_eq!(status_of(kind).as_u16(), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn version_messages_match_moby() {
+        let e = DaemonError::VersionTooNew { requested: "1.48".into(), max: "1.47" };
+        assert_eq!(
+            e.to_string(),
+            "client version 1.48 is too new. Maximum supported API version is 1.47"
+        );
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let e = DaemonError::VersionTooOld { requested: "1.23".into(), min: "1.24" };
+        assert_eq!(
+            e.to_string(),
+            "client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"
+        );
+    }
+}

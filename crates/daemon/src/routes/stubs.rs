@@ -1,0 +1,83 @@
+//! Endpoints the docker CLI calls that berth has not built yet: empty lists and 404s where the
+//! CLI depends on them (`docker ps`, `docker inspect` fall-through), 501 with a message elsewhere.
+
+use api_types::models::ContainerSummary;
+use axum::extract::{MatchedPath, Path, State};
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post};
+use axum::{Json, Router};
+
+use super::AppState;
+use crate::error::{DaemonError, Result};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/json", get(containers_list))
+        .route("/containers/{id}/json", get(container_inspect))
+        .route("/networks/{id}", get(network_inspect).delete(not_implemented))
+        .route("/volumes/{name}", get(volume_inspect).delete(not_implemented))
+        .route("/plugins/{name}/json", get(plugin_inspect))
+        // Everything below answers 501 until it is built.
+        .route("/events", get(not_implemented))
+        .route("/system/df", get(not_implemented))
+        .route("/containers/create", post(not_implemented))
+        .route("/containers/prune", post(not_implemented))
+        .route("/containers/{id}", delete(not_implemented))
+        .route("/containers/{id}/{action}", any_method())
+        .route("/exec/{id}/json", get(not_implemented))
+        .route("/exec/{id}/{action}", post(not_implemented))
+        .route("/commit", post(not_implemented))
+        .route("/build", post(not_implemented))
+        .route("/auth", post(not_implemented))
+        .route("/volumes", get(not_implemented))
+        .route("/volumes/create", post(not_implemented))
+        .route("/volumes/prune", post(not_implemented))
+        .route("/networks", get(not_implemented))
+        .route("/networks/create", post(not_implemented))
+        .route("/networks/prune", post(not_implemented))
+        .route("/networks/{id}/{action}", post(not_implemented))
+        .route("/plugins", get(not_implemented))
+}
+
+fn any_method() -> MethodRouter<AppState> {
+    get(not_implemented).post(not_implemented).put(not_implemented).head(not_implemented)
+}
+
+/// `GET /containers/json`: there are no containers yet.
+async fn containers_list() -> Json<Vec<ContainerSummary>> {
+    Json(Vec::new())
+}
+
+async fn container_inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<()>> {
+    engine.container_inspect(&id).await?;
+    Ok(Json(()))
+}
+
+async fn network_inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<()>> {
+    engine.network_inspect(&id).await?;
+    Ok(Json(()))
+}
+
+async fn volume_inspect(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<()>> {
+    engine.volume_inspect(&name).await?;
+    Ok(Json(()))
+}
+
+/// berth has no plugins: always 404, which ends `docker inspect`'s fall-through.
+async fn plugin_inspect(Path(name): Path<String>) -> DaemonError {
+    DaemonError::NoSuchPlugin(name)
+}
+
+async fn not_implemented(method: Method, path: Option<MatchedPath>) -> DaemonError {
+    let path = path.map_or_else(|| "this endpoint".to_string(), |p| p.as_str().to_string());
+    DaemonError::NotImplemented { what: format!("{method} {path}") }
+}
