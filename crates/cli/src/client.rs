@@ -20,9 +20,6 @@ pub(crate) enum CliError {
     /// A usage error (exit code 125 like docker's flag errors).
     #[error("{0}")]
     Usage(String),
-    /// Errors were already printed; exit with status 1.
-    #[error("")]
-    Silent,
     /// Local I/O failure.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -89,13 +86,22 @@ impl Client {
             )));
         }
         .map_err(|_| CliError::Connect(host.to_string()))?;
-        let client = Self { docker, host: host.to_string() };
+        let client = Self {
+            docker,
+            host: host.to_string(),
+        };
         let docker = client.docker.clone();
         let docker = match std::env::var("DOCKER_API_VERSION") {
             Ok(v) if !v.is_empty() => docker,
-            _ => docker.negotiate_version().await.map_err(|e| client.error(e))?,
+            _ => docker
+                .negotiate_version()
+                .await
+                .map_err(|e| client.error(e))?,
         };
-        Ok(Self { docker, host: client.host })
+        Ok(Self {
+            docker,
+            host: client.host,
+        })
     }
 
     /// Maps a bollard error to the CLI's wording.
@@ -130,12 +136,21 @@ pub(crate) fn map_error(host: &str, e: bollard::errors::Error) -> CliError {
 
 fn is_connect_error(e: &std::io::Error) -> bool {
     use std::io::ErrorKind as K;
-    matches!(e.kind(), K::ConnectionRefused | K::NotFound | K::PermissionDenied)
+    matches!(
+        e.kind(),
+        K::ConnectionRefused | K::NotFound | K::PermissionDenied
+    )
 }
 
 /// True when a bollard error is a 404 from the daemon.
 pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 #[cfg(test)]
@@ -145,13 +160,20 @@ mod tests {
     #[test]
     fn host_precedence() {
         assert_eq!(select_host(None, None, None), DEFAULT_HOST);
-        assert_eq!(select_host(None, None, Some("unix:///d.sock")), "unix:///d.sock");
+        assert_eq!(
+            select_host(None, None, Some("unix:///d.sock")),
+            "unix:///d.sock"
+        );
         assert_eq!(
             select_host(None, Some("unix:///b.sock"), Some("unix:///d.sock")),
             "unix:///b.sock"
         );
         assert_eq!(
-            select_host(Some("tcp://1.2.3.4:2375"), Some("unix:///b.sock"), Some("unix:///d")),
+            select_host(
+                Some("tcp://1.2.3.4:2375"),
+                Some("unix:///b.sock"),
+                Some("unix:///d")
+            ),
             "tcp://1.2.3.4:2375"
         );
         assert_eq!(select_host(None, Some(""), Some("unix:///d")), "unix:///d");
@@ -173,7 +195,10 @@ mod tests {
                 message: "No such image: nope:latest".into(),
             },
         );
-        assert_eq!(e.to_string(), "Error response from daemon: No such image: nope:latest");
+        assert_eq!(
+            e.to_string(),
+            "Error response from daemon: No such image: nope:latest"
+        );
     }
 
     #[tokio::test]

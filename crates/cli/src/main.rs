@@ -7,7 +7,6 @@ mod format;
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-use crate::client::CliError;
 use crate::commands::Cli;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -16,9 +15,9 @@ const BUILD: &str = match option_env!("BERTH_GIT_COMMIT") {
     None => "dev",
 };
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let code = run();
-    std::process::exit(code);
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn run() -> i32 {
@@ -44,7 +43,6 @@ fn run() -> i32 {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => 0,
-        Err(CliError::Silent) => 1,
         Err(e) => {
             eprintln!("{e}");
             e.exit_code()
@@ -69,12 +67,32 @@ fn usage_error(e: &clap::Error) -> i32 {
         Some(ContextValue::StyledStr(s)) => s.to_string(),
         _ => String::new(),
     };
-    let usage_line = usage.trim().trim_start_matches("Usage:").trim().to_string();
-    let command: Vec<&str> = usage_line
+    let clap_usage = docker_usage(usage.trim().trim_start_matches("Usage:").trim());
+    let path: Vec<&str> = clap_usage
         .split_whitespace()
-        .take_while(|w| !w.starts_with('[') && !w.starts_with('<') && !w.starts_with('-'))
+        .take_while(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+        })
         .collect();
-    let command = command.join(" ");
+    let command = path.join(" ");
+    // The full usage of the (sub)command, as docker prints it.
+    let usage_line = {
+        use clap::CommandFactory;
+        let mut cur = Cli::command();
+        for name in path.iter().skip(1) {
+            match cur.find_subcommand(name) {
+                Some(c) => {
+                    let c = c.clone();
+                    cur = c;
+                }
+                None => break,
+            }
+        }
+        let mut cur = cur.bin_name(command.clone());
+        let full = cur.render_usage().to_string();
+        docker_usage(full.trim().trim_start_matches("Usage:").trim())
+    };
     let invalid = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => s.clone(),
         Some(ContextValue::Strings(v)) => v.join(", "),
@@ -82,7 +100,11 @@ fn usage_error(e: &clap::Error) -> i32 {
     };
     let (message, code) = match e.kind() {
         ErrorKind::UnknownArgument => {
-            let flag = invalid.split_whitespace().next().unwrap_or_default().to_string();
+            let flag = invalid
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             if flag.starts_with("--") || !flag.starts_with('-') {
                 (format!("unknown flag: {flag}"), 125)
             } else {
@@ -90,13 +112,19 @@ fn usage_error(e: &clap::Error) -> i32 {
                 (format!("unknown shorthand flag: '{c}' in {flag}"), 125)
             }
         }
-        ErrorKind::MissingRequiredArgument | ErrorKind::WrongNumberOfValues => {
-            (format!("berth: '{command}' requires {}", missing_what(&invalid)), 1)
-        }
+        ErrorKind::MissingRequiredArgument | ErrorKind::WrongNumberOfValues => (
+            format!("berth: '{command}' requires {}", required_args(&usage_line)),
+            1,
+        ),
         ErrorKind::InvalidSubcommand => {
-            let sub = invalid.clone();
+            let sub = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => invalid.clone(),
+            };
             (
-                format!("berth: unknown command: {command} {sub}\n\nRun '{command} --help' for more information"),
+                format!(
+                    "berth: unknown command: {command} {sub}\n\nRun '{command} --help' for more information"
+                ),
                 1,
             )
         }
@@ -110,14 +138,52 @@ fn usage_error(e: &clap::Error) -> i32 {
         eprintln!("{message}");
         return code;
     }
-    eprintln!("{message}\n\nUsage:  {usage_line}\n\nRun '{command} --help' for more information");
+    let verb = if code == 1 && message.contains("at least") {
+        "See"
+    } else {
+        "Run"
+    };
+    eprintln!(
+        "{message}\n\nUsage:  {usage_line}\n\n{verb} '{command} --help' for more information"
+    );
     code
 }
 
-fn missing_what(invalid: &str) -> String {
-    if invalid.is_empty() {
-        "more arguments".to_string()
+/// clap's usage line in docker's style: `<X>...` → `X [X...]`, `<X>` → `X`.
+fn docker_usage(usage: &str) -> String {
+    usage
+        .split_whitespace()
+        .map(|w| {
+            if let Some(inner) = w.strip_prefix('<').and_then(|r| r.strip_suffix(">...")) {
+                format!("{inner} [{inner}...]")
+            } else if let Some(inner) = w.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+                inner.to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// docker's arity wording: `2 arguments`, `at least 1 argument`.
+fn required_args(usage_line: &str) -> String {
+    let words: Vec<&str> = usage_line.split_whitespace().collect();
+    let variadic = words
+        .iter()
+        .any(|w| w.ends_with("...]") && !w.starts_with("[ARG"));
+    let required = words
+        .iter()
+        .filter(|w| !w.starts_with('[') && w.chars().any(|c| c.is_ascii_uppercase()))
+        .count();
+    let noun = if required == 1 {
+        "argument"
     } else {
-        format!("argument(s): {invalid}")
+        "arguments"
+    };
+    if variadic {
+        format!("at least {required} {noun}")
+    } else {
+        format!("{required} {noun}")
     }
 }

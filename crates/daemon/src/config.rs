@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{DaemonError, Result};
 
@@ -82,7 +82,14 @@ struct FileConfig {
     debug: Option<bool>,
 }
 
-const FILE_KEYS: &[&str] = &["hosts", "data-root", "exec-root", "pidfile", "log-level", "debug"];
+const FILE_KEYS: &[&str] = &[
+    "hosts",
+    "data-root",
+    "exec-root",
+    "pidfile",
+    "log-level",
+    "debug",
+];
 
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +130,10 @@ impl Config {
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<FileConfig> {
-    let parse_err = |reason: String| DaemonError::ConfigParse { path: path.to_path_buf(), reason };
+    let parse_err = |reason: String| DaemonError::ConfigParse {
+        path: path.to_path_buf(),
+        reason,
+    };
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
@@ -131,8 +141,11 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig> {
     let Value::Object(map) = &value else {
         return Err(parse_err("expected a JSON object".into()));
     };
-    let unknown: Vec<&str> =
-        map.keys().map(String::as_str).filter(|k| !FILE_KEYS.contains(k)).collect();
+    let unknown: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !FILE_KEYS.contains(k))
+        .collect();
     if !unknown.is_empty() {
         return Err(DaemonError::UnknownDirectives(unknown.join(", ")));
     }
@@ -158,7 +171,11 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
     check("pidfile", show(&cli.pidfile), show(&file.pidfile));
     let level = |l: &Option<LogLevel>| l.map(|l| format!("{l:?}").to_lowercase());
     check("log-level", level(&cli.log_level), level(&file.log_level));
-    check("debug", cli.debug.then(|| "true".to_string()), file.debug.map(|d| d.to_string()));
+    check(
+        "debug",
+        cli.debug.then(|| "true".to_string()),
+        file.debug.map(|d| d.to_string()),
+    );
     if !conflicts.is_empty() {
         return Err(DaemonError::ConflictingDirectives(conflicts.join(", ")));
     }
@@ -168,10 +185,18 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
     } else {
         file.hosts.unwrap_or_else(|| vec![DEFAULT_HOST.to_string()])
     };
-    let hosts = hosts.iter().map(|h| parse_host(h)).collect::<Result<Vec<_>>>()?;
-    let exec_root =
-        cli.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT));
-    let pidfile = cli.pidfile.or(file.pidfile).unwrap_or_else(|| exec_root.join("berthd.pid"));
+    let hosts = hosts
+        .iter()
+        .map(|h| parse_host(h))
+        .collect::<Result<Vec<_>>>()?;
+    let exec_root = cli
+        .exec_root
+        .or(file.exec_root)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT));
+    let pidfile = cli
+        .pidfile
+        .or(file.pidfile)
+        .unwrap_or_else(|| exec_root.join("berthd.pid"));
     let debug = cli.debug || file.debug.unwrap_or(false);
     let log_level = cli.log_level.or(file.log_level).unwrap_or(if debug {
         LogLevel::Debug
@@ -193,7 +218,10 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
 
 /// Parses one `-H` value.
 pub fn parse_host(host: &str) -> Result<Host> {
-    let invalid = |reason| DaemonError::InvalidHost { host: host.to_string(), reason };
+    let invalid = |reason| DaemonError::InvalidHost {
+        host: host.to_string(),
+        reason,
+    };
     if let Some(path) = host.strip_prefix("unix://") {
         if path.is_empty() {
             return Ok(Host::Unix(PathBuf::from("/run/berth/berth.sock")));
@@ -246,7 +274,15 @@ mod tests {
     #[test]
     fn flags() {
         let c = merge(
-            cli(&["-H", "unix:///tmp/a.sock", "-H", "unix:///tmp/b.sock", "--data-root", "/d", "-D"]),
+            cli(&[
+                "-H",
+                "unix:///tmp/a.sock",
+                "-H",
+                "unix:///tmp/b.sock",
+                "--data-root",
+                "/d",
+                "-D",
+            ]),
             FileConfig::default(),
         )
         .unwrap();
@@ -271,7 +307,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let (_d, r) = with_file(&[], r#"{"debug":true,"storage-driver":"vfs","iptables":false}"#);
+        let (_d, r) = with_file(
+            &[],
+            r#"{"debug":true,"storage-driver":"vfs","iptables":false}"#,
+        );
         let msg = r.unwrap_err().to_string();
         assert_eq!(
             msg,
@@ -281,7 +320,10 @@ mod tests {
 
     #[test]
     fn flag_and_file_conflict() {
-        let (_d, r) = with_file(&["--data-root", "/a", "-D"], r#"{"data-root":"/b","debug":false}"#);
+        let (_d, r) = with_file(
+            &["--data-root", "/a", "-D"],
+            r#"{"data-root":"/b","debug":false}"#,
+        );
         let msg = r.unwrap_err().to_string();
         assert!(
             msg.starts_with(
@@ -289,15 +331,24 @@ mod tests {
             ),
             "{msg}"
         );
-        assert!(msg.contains("data-root: (from flag: /a, from file: /b)"), "{msg}");
-        assert!(msg.contains("debug: (from flag: true, from file: false)"), "{msg}");
+        assert!(
+            msg.contains("data-root: (from flag: /a, from file: /b)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("debug: (from flag: true, from file: false)"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn explicit_missing_file_is_an_error() {
         let mut c = cli(&[]);
         c.config_file = Some("/nonexistent/berth/daemon.json".into());
-        assert!(matches!(Config::resolve(c), Err(DaemonError::ConfigRead { .. })));
+        assert!(matches!(
+            Config::resolve(c),
+            Err(DaemonError::ConfigRead { .. })
+        ));
     }
 
     #[test]
@@ -310,9 +361,15 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(parse_host("unix:///x/y.sock").unwrap(), Host::Unix("/x/y.sock".into()));
+        assert_eq!(
+            parse_host("unix:///x/y.sock").unwrap(),
+            Host::Unix("/x/y.sock".into())
+        );
         let e = parse_host("tcp://0.0.0.0:2375").unwrap_err().to_string();
-        assert!(e.contains("tcp hosts are not supported yet (TLS lands later)"), "{e}");
+        assert!(
+            e.contains("tcp hosts are not supported yet (TLS lands later)"),
+            "{e}"
+        );
         assert!(parse_host("fd://").is_err());
         assert!(parse_host("/x.sock").is_err());
         assert!(parse_host("unix://rel.sock").is_err());

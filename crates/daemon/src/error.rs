@@ -16,12 +16,18 @@ pub enum DaemonError {
     Engine(#[from] EngineError),
     /// A `/vX.Y/` prefix above the supported maximum.
     #[error("client version {requested} is too new. Maximum supported API version is {max}")]
-    VersionTooNew { requested: String, max: &'static str },
+    VersionTooNew {
+        requested: String,
+        max: &'static str,
+    },
     /// A `/vX.Y/` prefix below the supported minimum.
     #[error(
         "client version {requested} is too old. Minimum supported API version is {min}, please upgrade your client to a newer version"
     )]
-    VersionTooOld { requested: String, min: &'static str },
+    VersionTooOld {
+        requested: String,
+        min: &'static str,
+    },
     /// No route for this path.
     #[error("page not found")]
     PageNotFound,
@@ -52,7 +58,10 @@ pub enum DaemonError {
 
     /// The configuration file could not be read.
     #[error("unable to read configuration file {path}: {source}")]
-    ConfigRead { path: PathBuf, source: std::io::Error },
+    ConfigRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The configuration file is not valid JSON of the right shape.
     #[error("unable to parse configuration file {path}: {reason}")]
     ConfigParse { path: PathBuf, reason: String },
@@ -69,10 +78,18 @@ pub enum DaemonError {
     InvalidHost { host: String, reason: &'static str },
     /// Creating, binding or listening on a socket failed.
     #[error("{op} {path}: {source}")]
-    Listen { op: &'static str, path: PathBuf, source: std::io::Error },
+    Listen {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Reading, writing or removing the pid file failed.
     #[error("{op} pid file {path}: {source}")]
-    PidFile { op: &'static str, path: PathBuf, source: std::io::Error },
+    PidFile {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A live process already owns the pid file.
     #[error("pid file found, ensure berthd is not running or delete {path} (pid {pid})")]
     PidFileInUse { path: PathBuf, pid: i32 },
@@ -144,7 +161,13 @@ impl IntoResponse for DaemonError {
             tracing::debug!(error = %self, status = status.as_u16(), "request refused");
         }
         // `Json` sets `Content-Type: application/json` exactly, as the docker CLI requires.
-        (status, Json(ErrorBody { message: self.to_string() })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                message: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -174,13 +197,19 @@ mod tests {
 
     #[test]
     fn version_messages_match_moby() {
-        let e = DaemonError::VersionTooNew { requested: "1.48".into(), max: "1.47" };
+        let e = DaemonError::VersionTooNew {
+            requested: "1.48".into(),
+            max: "1.47",
+        };
         assert_eq!(
             e.to_string(),
             "client version 1.48 is too new. Maximum supported API version is 1.47"
         );
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-        let e = DaemonError::VersionTooOld { requested: "1.23".into(), min: "1.24" };
+        let e = DaemonError::VersionTooOld {
+            requested: "1.23".into(),
+            min: "1.24",
+        };
         assert_eq!(
             e.to_string(),
             "client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"

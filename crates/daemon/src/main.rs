@@ -1,1 +1,75 @@
-fn main() {}
+//! `berthd`: parse the configuration, open the engine, serve until SIGTERM/SIGINT.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use daemon::config::{Cli, Config};
+use daemon::server;
+use engine::{Engine, EngineConfig};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berthd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(start(cli));
+    // Do not wait for blocking tasks still reading a client's upload: the engine keeps data
+    // consistent on its own (nothing is tagged before it is verified).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Our errors carry their causes in their text; print the top level only.
+            eprintln!("berthd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::resolve(cli)?;
+
+    let filter = EnvFilter::try_new(config.log_level.as_filter()).context("invalid log level")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let engine = Engine::open(EngineConfig {
+        data_root: config.data_root.clone(),
+        exec_root: config.exec_root.clone(),
+        debug: config.debug,
+    })?;
+    let engine = Arc::new(engine);
+    server::write_pidfile(&config.pidfile)?;
+
+    let result = run(&config, engine).await;
+    if let Err(e) = std::fs::remove_file(&config.pidfile) {
+        tracing::warn!(pidfile = %config.pidfile.display(), error = %e, "cannot remove pid file");
+    }
+    result
+}
+
+async fn run(config: &Config, engine: Arc<Engine>) -> anyhow::Result<()> {
+    let sockets = server::bind_all(config)?;
+    tracing::info!(
+        version = engine::ENGINE_VERSION,
+        data_root = %config.data_root.display(),
+        "berthd started"
+    );
+    server::serve(sockets, daemon::app(engine), server::shutdown_signal()).await;
+    tracing::info!("berthd stopped");
+    Ok(())
+}

@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -62,7 +61,8 @@ pub fn bind_unix(path: &Path) -> Result<BoundSocket> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(listen_err("create directory for", path))?;
     }
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(listen_err("socket", path))?;
+    let socket =
+        Socket::new(Domain::UNIX, Type::STREAM, None).map_err(listen_err("socket", path))?;
     let addr = SockAddr::unix(path).map_err(listen_err("address", path))?;
     socket.bind(&addr).map_err(listen_err("bind", path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
@@ -71,10 +71,15 @@ pub fn bind_unix(path: &Path) -> Result<BoundSocket> {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(listen_err("chown", path))?;
     }
     socket.listen(1024).map_err(listen_err("listen", path))?;
-    socket.set_nonblocking(true).map_err(listen_err("set non-blocking", path))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(listen_err("set non-blocking", path))?;
     let std_listener: std::os::unix::net::UnixListener = socket.into();
     let listener = UnixListener::from_std(std_listener).map_err(listen_err("register", path))?;
-    Ok(BoundSocket { path: path.to_path_buf(), listener })
+    Ok(BoundSocket {
+        path: path.to_path_buf(),
+        listener,
+    })
 }
 
 /// Binds every configured host.
@@ -99,7 +104,10 @@ pub fn write_pidfile(path: &Path) -> Result<()> {
         && pid != i32::try_from(std::process::id()).unwrap_or(0)
         && Path::new(&format!("/proc/{pid}")).exists()
     {
-        return Err(DaemonError::PidFileInUse { path: path.to_path_buf(), pid });
+        return Err(DaemonError::PidFileInUse {
+            path: path.to_path_buf(),
+            pid,
+        });
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(err("create directory for"))?;
@@ -115,9 +123,10 @@ pub fn write_pidfile(path: &Path) -> Result<()> {
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop berthd with SIGKILL");
         std::future::pending::<()>().await;
         return;
@@ -152,12 +161,11 @@ pub async fn serve(
             }
         });
     }
-    let guard = Arc::new(token);
     tokio::select! {
         () = shutdown => {}
         _ = wait_any(&mut tasks) => tracing::error!("a listener stopped unexpectedly"),
     }
-    guard.cancel();
+    token.cancel();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
@@ -205,10 +213,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/berthd.pid");
         write_pidfile(&path).unwrap();
-        let pid: u32 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+        let pid: u32 = std::fs::read_to_string(&path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert_eq!(pid, std::process::id());
         // pid 1 is alive: a pid file naming it belongs to someone else.
         std::fs::write(&path, "1\n").unwrap();
-        assert!(matches!(write_pidfile(&path), Err(DaemonError::PidFileInUse { .. })));
+        assert!(matches!(
+            write_pidfile(&path),
+            Err(DaemonError::PidFileInUse { .. })
+        ));
     }
 }

@@ -48,17 +48,27 @@ struct ErrorDetail {
 /// The JSON line (with `\n`) for one event.
 fn event_line(event: ProgressEvent) -> Bytes {
     let msg = match event {
-        ProgressEvent::Progress { id, status, current, total } => JsonMessage {
+        ProgressEvent::Progress {
+            id,
+            status,
+            current,
+            total,
+        } => JsonMessage {
             status: Some(status),
             progress: Some(progress_bar(current, total)),
             progress_detail: Some(ProgressDetail { current, total }),
             id: Some(id),
             ..Default::default()
         },
-        ProgressEvent::Status { id, status } => {
-            JsonMessage { status: Some(status), id, ..Default::default() }
-        }
-        ProgressEvent::Stream(text) => JsonMessage { stream: Some(text), ..Default::default() },
+        ProgressEvent::Status { id, status } => JsonMessage {
+            status: Some(status),
+            id,
+            ..Default::default()
+        },
+        ProgressEvent::Stream(text) => JsonMessage {
+            stream: Some(text),
+            ..Default::default()
+        },
     };
     to_line(&msg)
 }
@@ -68,7 +78,9 @@ fn error_line(err: &EngineError) -> Bytes {
     let message = err.to_string();
     tracing::debug!(error = %message, "stream failed");
     to_line(&JsonMessage {
-        error_detail: Some(ErrorDetail { message: message.clone() }),
+        error_detail: Some(ErrorDetail {
+            message: message.clone(),
+        }),
         error: Some(message),
         ..Default::default()
     })
@@ -93,10 +105,15 @@ pub(crate) async fn progress_response(mut rx: ProgressStream) -> Response {
         Ok(ev) => event_line(ev),
         Err(e) => error_line(&e),
     });
-    let stream = futures_util::stream::iter(first).chain(rest).map(Ok::<_, std::io::Error>);
+    let stream = futures_util::stream::iter(first)
+        .chain(rest)
+        .map(Ok::<_, std::io::Error>);
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         Body::from_stream(stream),
     )
         .into_response()

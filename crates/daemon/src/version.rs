@@ -38,8 +38,10 @@ fn split_version(path: &str) -> Option<(&str, &str)> {
 
 /// Checks a version prefix against the supported range.
 fn check_version(text: &str) -> Result<ApiVersion, DaemonError> {
-    let too_old =
-        || DaemonError::VersionTooOld { requested: text.to_string(), min: MIN_API_VERSION };
+    let too_old = || DaemonError::VersionTooOld {
+        requested: text.to_string(),
+        min: MIN_API_VERSION,
+    };
     // A malformed version such as `1` or `1.2.3` sorts as moby's comparison would: by its
     // numeric parts.
     let parts: Vec<u32> = text.split('.').map(|p| p.parse().unwrap_or(0)).collect();
@@ -48,7 +50,10 @@ fn check_version(text: &str) -> Result<ApiVersion, DaemonError> {
     let rest_nonzero = parts.iter().skip(2).any(|&p| p > 0);
     let v = ApiVersion { major, minor };
     if v > ApiVersion::current() || (v == ApiVersion::current() && rest_nonzero) {
-        return Err(DaemonError::VersionTooNew { requested: text.to_string(), max: API_VERSION });
+        return Err(DaemonError::VersionTooNew {
+            requested: text.to_string(),
+            max: API_VERSION,
+        });
     }
     if v < ApiVersion::minimum() {
         return Err(too_old());
@@ -59,6 +64,7 @@ fn check_version(text: &str) -> Result<ApiVersion, DaemonError> {
 /// The middleware: strip and check the version prefix, stamp headers, catch panics.
 pub(crate) async fn middleware(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    let method = req.method().clone();
     let mut response = match split_version(&path) {
         Some((text, rest)) => match check_version(text) {
             Ok(v) => match rewrite(req.uri(), rest) {
@@ -77,9 +83,16 @@ pub(crate) async fn middleware(mut req: Request, next: Next) -> Response {
         }
     };
     let headers = response.headers_mut();
-    headers.insert(HeaderName::from_static("api-version"), HeaderValue::from_static(API_VERSION));
-    headers.insert(HeaderName::from_static("ostype"), HeaderValue::from_static("linux"));
+    headers.insert(
+        HeaderName::from_static("api-version"),
+        HeaderValue::from_static(API_VERSION),
+    );
+    headers.insert(
+        HeaderName::from_static("ostype"),
+        HeaderValue::from_static("linux"),
+    );
     headers.insert(SERVER, server_header());
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
     response
 }
 
@@ -110,7 +123,10 @@ mod tests {
     #[test]
     fn split() {
         assert_eq!(split_version("/v1.47/info"), Some(("1.47", "/info")));
-        assert_eq!(split_version("/v1.24/images/a/b:c/json"), Some(("1.24", "/images/a/b:c/json")));
+        assert_eq!(
+            split_version("/v1.24/images/a/b:c/json"),
+            Some(("1.24", "/images/a/b:c/json"))
+        );
         assert_eq!(split_version("/v1.47"), Some(("1.47", "/")));
         assert_eq!(split_version("/version"), None);
         assert_eq!(split_version("/volumes/v1"), None);
@@ -121,11 +137,32 @@ mod tests {
     fn range() {
         assert_eq!(check_version("1.47").unwrap(), ApiVersion::current());
         assert_eq!(check_version("1.24").unwrap(), ApiVersion::minimum());
-        assert_eq!(check_version("1.41").unwrap(), ApiVersion { major: 1, minor: 41 });
-        assert!(matches!(check_version("1.48"), Err(DaemonError::VersionTooNew { .. })));
-        assert!(matches!(check_version("2.0"), Err(DaemonError::VersionTooNew { .. })));
-        assert!(matches!(check_version("1.23"), Err(DaemonError::VersionTooOld { .. })));
-        assert!(matches!(check_version("1.9"), Err(DaemonError::VersionTooOld { .. })));
-        assert!(matches!(check_version("1"), Err(DaemonError::VersionTooOld { .. })));
+        assert_eq!(
+            check_version("1.41").unwrap(),
+            ApiVersion {
+                major: 1,
+                minor: 41
+            }
+        );
+        assert!(matches!(
+            check_version("1.48"),
+            Err(DaemonError::VersionTooNew { .. })
+        ));
+        assert!(matches!(
+            check_version("2.0"),
+            Err(DaemonError::VersionTooNew { .. })
+        ));
+        assert!(matches!(
+            check_version("1.23"),
+            Err(DaemonError::VersionTooOld { .. })
+        ));
+        assert!(matches!(
+            check_version("1.9"),
+            Err(DaemonError::VersionTooOld { .. })
+        ));
+        assert!(matches!(
+            check_version("1"),
+            Err(DaemonError::VersionTooOld { .. })
+        ));
     }
 }

@@ -38,9 +38,16 @@ pub enum EngineError {
     /// Another process holds the data root lock.
     #[error("data root {path} is in use by another berthd")]
     DataRootInUse { path: PathBuf },
+    /// Taking the data root lock failed for another reason than contention.
+    #[error("lock data root: {0}")]
+    Lock(linux::LinuxError),
     /// An I/O error on a path the engine owns.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The filters parameter is not valid JSON of the expected shape.
     #[error("invalid filters: {reason}")]
     MalformedFilters { reason: String },
@@ -76,7 +83,7 @@ impl EngineError {
         match self {
             Self::Images(e) => images_kind(e),
             Self::DataRootInUse { .. } => ErrorKind::Unavailable,
-            Self::Io { .. } | Self::TaskFailed { .. } => ErrorKind::Internal,
+            Self::Io { .. } | Self::Lock(_) | Self::TaskFailed { .. } => ErrorKind::Internal,
             Self::MalformedFilters { .. }
             | Self::UnknownFilter { .. }
             | Self::InvalidFilterValue { .. }
@@ -128,15 +135,33 @@ mod tests {
     #[test]
     fn images_errors_are_classified() {
         let cases: Vec<(ImagesError, ErrorKind)> = vec![
-            (ImagesError::InvalidReference("Bad".into()), ErrorKind::InvalidArgument),
-            (ImagesError::InvalidArchive("truncated".into()), ErrorKind::InvalidArgument),
             (
-                ImagesError::InvalidConfig { id: "x".into(), reason: "y".into() },
+                ImagesError::InvalidReference("Bad".into()),
                 ErrorKind::InvalidArgument,
             ),
-            (ImagesError::InvalidChange("RUN x".into()), ErrorKind::InvalidArgument),
-            (ImagesError::InvalidFilter("invalid filter 'x'".into()), ErrorKind::InvalidArgument),
-            (ImagesError::NotFound("busybox:latest".into()), ErrorKind::NotFound),
+            (
+                ImagesError::InvalidArchive("truncated".into()),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::InvalidConfig {
+                    id: "x".into(),
+                    reason: "y".into(),
+                },
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::InvalidChange("RUN x".into()),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::InvalidFilter("invalid filter 'x'".into()),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                ImagesError::NotFound("busybox:latest".into()),
+                ErrorKind::NotFound,
+            ),
             (ImagesError::Conflict("in use".into()), ErrorKind::Conflict),
             (
                 ImagesError::Storage(StorageError::DigestMismatch {
@@ -188,7 +213,10 @@ mod tests {
                 },
                 ErrorKind::Internal,
             ),
-            (ImagesError::Write(std::io::Error::other("pipe")), ErrorKind::Internal),
+            (
+                ImagesError::Write(std::io::Error::other("pipe")),
+                ErrorKind::Internal,
+            ),
         ];
         for (err, kind) in cases {
             let text = err.to_string();
@@ -202,13 +230,27 @@ mod tests {
         assert_eq!(e.to_string(), "No such image: busybox:latest");
         let e = EngineError::from(ImagesError::InvalidReference("Bad".into()));
         assert!(e.to_string().starts_with("invalid reference format"));
-        assert_eq!(EngineError::NoSuchContainer("x".into()).to_string(), "No such container: x");
-        assert_eq!(EngineError::NoSuchContainer("x".into()).kind(), ErrorKind::NotFound);
-        let e = EngineError::DataRootInUse { path: "/var/lib/berth".into() };
-        assert_eq!(e.to_string(), "data root /var/lib/berth is in use by another berthd");
+        assert_eq!(
+            EngineError::NoSuchContainer("x".into()).to_string(),
+            "No such container: x"
+        );
+        assert_eq!(
+            EngineError::NoSuchContainer("x".into()).kind(),
+            ErrorKind::NotFound
+        );
+        let e = EngineError::DataRootInUse {
+            path: "/var/lib/berth".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "data root /var/lib/berth is in use by another berthd"
+        );
         let e = EngineError::UnknownFilter { key: "foo".into() };
         assert_eq!(e.to_string(), "invalid filter 'foo'");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-        assert_eq!(EngineError::NotSupported { what: "pull" }.kind(), ErrorKind::NotImplemented);
+        assert_eq!(
+            EngineError::NotSupported { what: "pull" }.kind(),
+            ErrorKind::NotImplemented
+        );
     }
 }

@@ -23,8 +23,10 @@ impl Filters {
         if json.is_empty() {
             return Ok(Self::default());
         }
-        let value: Value = serde_json::from_str(json)
-            .map_err(|e| EngineError::MalformedFilters { reason: e.to_string() })?;
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| EngineError::MalformedFilters {
+                reason: e.to_string(),
+            })?;
         let Value::Object(map) = value else {
             return Err(malformed("expected a JSON object"));
         };
@@ -35,7 +37,9 @@ impl Filters {
                 Value::Object(m) => {
                     for (v, flag) in m {
                         if !flag.is_boolean() {
-                            return Err(malformed(&format!("value of '{key}' must map to booleans")));
+                            return Err(malformed(&format!(
+                                "value of '{key}' must map to booleans"
+                            )));
                         }
                         set.insert(v);
                     }
@@ -55,7 +59,11 @@ impl Filters {
                     }
                 }
                 Value::Null => {}
-                _ => return Err(malformed(&format!("value of '{key}' must be an object or a list"))),
+                _ => {
+                    return Err(malformed(&format!(
+                        "value of '{key}' must be an object or a list"
+                    )));
+                }
             }
             fields.insert(key, set);
         }
@@ -64,7 +72,10 @@ impl Filters {
 
     /// Adds one `key=value` pair (for callers building filters in code).
     pub fn add(&mut self, key: &str, value: &str) {
-        self.fields.entry(key.to_string()).or_default().insert(value.to_string());
+        self.fields
+            .entry(key.to_string())
+            .or_default()
+            .insert(value.to_string());
     }
 
     /// True when no filter is set.
@@ -79,7 +90,10 @@ impl Filters {
 
     /// The values of `key`, sorted; empty when absent.
     pub fn get(&self, key: &str) -> Vec<String> {
-        self.fields.get(key).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.fields
+            .get(key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Fails with `invalid filter '<key>'` for the first key not in `accepted`.
@@ -97,10 +111,18 @@ impl Filters {
             let b = match value.to_ascii_lowercase().as_str() {
                 "true" | "1" => true,
                 "false" | "0" => false,
-                _ => return Err(EngineError::InvalidFilterValue { key: key.into(), value }),
+                _ => {
+                    return Err(EngineError::InvalidFilterValue {
+                        key: key.into(),
+                        value,
+                    });
+                }
             };
             if result.is_some_and(|r| r != b) {
-                return Err(EngineError::InvalidFilterValue { key: key.into(), value });
+                return Err(EngineError::InvalidFilterValue {
+                    key: key.into(),
+                    value,
+                });
             }
             result = Some(b);
         }
@@ -113,13 +135,18 @@ impl Filters {
         match values.len() {
             0 => Ok(None),
             1 => Ok(values.into_iter().next()),
-            _ => Err(EngineError::InvalidFilterValue { key: key.into(), value: values.join(",") }),
+            _ => Err(EngineError::InvalidFilterValue {
+                key: key.into(),
+                value: values.join(","),
+            }),
         }
     }
 }
 
 fn malformed(reason: &str) -> EngineError {
-    EngineError::MalformedFilters { reason: reason.to_string() }
+    EngineError::MalformedFilters {
+        reason: reason.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -136,8 +163,8 @@ mod tests {
 
     #[test]
     fn map_form() {
-        let f = Filters::parse(r#"{"label":{"a=b":true,"c":true},"dangling":{"true":true}}"#)
-            .unwrap();
+        let f =
+            Filters::parse(r#"{"label":{"a=b":true,"c":true},"dangling":{"true":true}}"#).unwrap();
         assert_eq!(f.get("label"), vec!["a=b", "c"]);
         assert_eq!(f.bool_value("dangling").unwrap(), Some(true));
         assert!(f.get("reference").is_empty());
@@ -151,7 +178,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             f.get("label"),
-            vec!["com.docker.compose.oneoff=False", "com.docker.compose.project=proj"]
+            vec![
+                "com.docker.compose.oneoff=False",
+                "com.docker.compose.project=proj"
+            ]
         );
     }
 
@@ -168,12 +198,23 @@ mod tests {
         let err = f.validate(&["label", "dangling"]).unwrap_err();
         assert_eq!(err.to_string(), "invalid filter 'colour'");
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-        assert!(Filters::parse(r#"{"label":["x"]}"#).unwrap().validate(&["label"]).is_ok());
+        assert!(
+            Filters::parse(r#"{"label":["x"]}"#)
+                .unwrap()
+                .validate(&["label"])
+                .is_ok()
+        );
     }
 
     #[test]
     fn malformed_json_is_invalid_argument() {
-        for bad in ["{", "[]", r#"{"label":"x"}"#, r#"{"label":[1]}"#, r#"{"label":{"x":1}}"#] {
+        for bad in [
+            "{",
+            "[]",
+            r#"{"label":"x"}"#,
+            r#"{"label":[1]}"#,
+            r#"{"label":{"x":1}}"#,
+        ] {
             let err = Filters::parse(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         }
@@ -185,7 +226,10 @@ mod tests {
         assert_eq!(f.bool_value("dangling").unwrap(), Some(false));
         assert_eq!(f.bool_value("absent").unwrap(), None);
         let f = Filters::parse(r#"{"dangling":["maybe"]}"#).unwrap();
-        assert_eq!(f.bool_value("dangling").unwrap_err().to_string(), "invalid filter 'dangling=maybe'");
+        assert_eq!(
+            f.bool_value("dangling").unwrap_err().to_string(),
+            "invalid filter 'dangling=maybe'"
+        );
         let f = Filters::parse(r#"{"dangling":["true","false"]}"#).unwrap();
         assert!(f.bool_value("dangling").is_err());
     }

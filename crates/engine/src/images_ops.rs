@@ -73,7 +73,11 @@ impl Engine {
         };
         self.blocking("image list", move |svc| {
             let records = svc.list(&filter)?;
-            let shared = if shared_size { Some(svc.shared_sizes()) } else { None };
+            let shared = if shared_size {
+                Some(svc.shared_sizes())
+            } else {
+                None
+            };
             Ok(records
                 .iter()
                 .map(|r| {
@@ -89,6 +93,7 @@ impl Engine {
 
     /// `GET /images/{name}/json`.
     pub async fn image_inspect(&self, name: &str) -> Result<ImageInspectDetails> {
+        validate_name(name)?;
         let name = name.to_string();
         let snapshots = self.data_root().join("snapshots");
         self.blocking("image inspect", move |svc| {
@@ -100,13 +105,16 @@ impl Engine {
 
     /// `GET /images/{name}/history`.
     pub async fn image_history(&self, name: &str) -> Result<Vec<ImageHistoryResponseItem>> {
+        validate_name(name)?;
         let name = name.to_string();
         self.blocking("image history", move |svc| {
             Ok(svc
                 .history(&name)?
                 .into_iter()
                 .map(|h| ImageHistoryResponseItem {
-                    id: h.id.map_or_else(|| "<missing>".to_string(), |d| d.to_string()),
+                    id: h
+                        .id
+                        .map_or_else(|| "<missing>".to_string(), |d| d.to_string()),
                     created: h.created,
                     created_by: h.created_by,
                     tags: h.tags,
@@ -121,11 +129,15 @@ impl Engine {
     /// `POST /images/{name}/tag?repo=&tag=`.
     pub async fn image_tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
         if repo.is_empty() {
-            return Err(EngineError::InvalidReference { reason: "repository name is empty".into() });
+            return Err(EngineError::InvalidReference {
+                reason: "repository name is empty".into(),
+            });
         }
+        validate_name(name)?;
         let target = target_reference(repo, tag)?;
         let name = name.to_string();
-        self.blocking("image tag", move |svc| Ok(svc.tag(&name, &target)?)).await
+        self.blocking("image tag", move |svc| Ok(svc.tag(&name, &target)?))
+            .await
     }
 
     /// `DELETE /images/{name}?force=&noprune=`.
@@ -135,6 +147,7 @@ impl Engine {
         force: bool,
         noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
+        validate_name(name)?;
         let name = name.to_string();
         self.blocking("image delete", move |svc| {
             let items = svc.delete(&name, force, noprune, &|_| None)?;
@@ -175,14 +188,28 @@ impl Engine {
         let task = tokio::task::spawn_blocking(move || {
             let mut events = |ev: LoadEvent| {
                 let msg = match ev {
-                    LoadEvent::Progress { id, status, current, total } => {
+                    LoadEvent::Progress {
+                        id,
+                        status,
+                        current,
+                        total,
+                    } => {
                         if quiet {
                             return;
                         }
-                        ProgressEvent::Progress { id, status, current, total }
+                        ProgressEvent::Progress {
+                            id,
+                            status,
+                            current,
+                            total,
+                        }
                     }
-                    LoadEvent::LoadedTag(tag) => ProgressEvent::Stream(format!("Loaded image: {tag}\n")),
-                    LoadEvent::LoadedId(id) => ProgressEvent::Stream(format!("Loaded image ID: {id}\n")),
+                    LoadEvent::LoadedTag(tag) => {
+                        ProgressEvent::Stream(format!("Loaded image: {tag}\n"))
+                    }
+                    LoadEvent::LoadedId(id) => {
+                        ProgressEvent::Stream(format!("Loaded image ID: {id}\n"))
+                    }
                 };
                 // A closed receiver means the client left; the load still completes.
                 let _ = task_tx.blocking_send(Ok(msg));
@@ -219,7 +246,10 @@ impl Engine {
         let task = tokio::task::spawn_blocking(move || {
             let msg = images
                 .import(reader, &opts)
-                .map(|id| ProgressEvent::Status { id: None, status: id.to_string() })
+                .map(|id| ProgressEvent::Status {
+                    id: None,
+                    status: id.to_string(),
+                })
                 .map_err(EngineError::from);
             let _ = task_tx.blocking_send(msg);
         });
@@ -230,7 +260,9 @@ impl Engine {
     /// `GET /images/get?names=…`: resolves every name first (unknown names fail here, before
     /// any byte is sent), then writes the archive in the background.
     pub async fn images_save(&self, names: Vec<String>) -> Result<ByteStream> {
-        let plan = self.blocking("image save", move |svc| Ok(svc.save_plan(&names)?)).await?;
+        let plan = self
+            .blocking("image save", move |svc| Ok(svc.save_plan(&names)?))
+            .await?;
         let (tx, rx) = mpsc::channel(4);
         let images = std::sync::Arc::clone(&self.images);
         let task_tx = tx.clone();
@@ -264,6 +296,17 @@ fn watch_task<T: Send + 'static>(
     });
 }
 
+/// Refuses names Docker would refuse (`UPPER`) with "invalid reference format" before looking
+/// anything up, as moby's `GetImage` does; IDs (`sha256:…`, 64 hex) are left to the lookup.
+fn validate_name(name: &str) -> Result<()> {
+    let is_full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    if name.starts_with("sha256:") || is_full_id {
+        return Ok(());
+    }
+    Reference::parse_normalized(name)?;
+    Ok(())
+}
+
 /// `repo` (possibly with a tag) plus `tag`, as moby's tag and import handlers combine them.
 fn target_reference(repo: &str, tag: &str) -> Result<Reference> {
     let r = Reference::parse_normalized(repo)?;
@@ -280,10 +323,14 @@ fn to_i64(n: u64) -> i64 {
 
 fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
     match item {
-        DeleteItem::Untagged(r) => ImageDeleteResponseItem { untagged: Some(r), deleted: None },
-        DeleteItem::Deleted(d) => {
-            ImageDeleteResponseItem { untagged: None, deleted: Some(d.to_string()) }
-        }
+        DeleteItem::Untagged(r) => ImageDeleteResponseItem {
+            untagged: Some(r),
+            deleted: None,
+        },
+        DeleteItem::Deleted(d) => ImageDeleteResponseItem {
+            untagged: None,
+            deleted: Some(d.to_string()),
+        },
     }
 }
 
@@ -299,9 +346,17 @@ fn labels(r: &ImageRecord) -> HashMap<String, String> {
 fn summary(r: &ImageRecord, shared_size: i64) -> ImageSummary {
     ImageSummary {
         id: r.id.to_string(),
-        parent_id: r.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
+        parent_id: r
+            .parent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         repo_tags: r.repo_tags.iter().map(Reference::familiar_string).collect(),
-        repo_digests: r.repo_digests.iter().map(Reference::familiar_string).collect(),
+        repo_digests: r
+            .repo_digests
+            .iter()
+            .map(Reference::familiar_string)
+            .collect(),
         created: r.created.map_or(0, |t| t.timestamp()),
         size: to_i64(r.size),
         shared_size,
@@ -320,13 +375,19 @@ fn api_config(c: &ContainerConfig) -> ApiImageConfig {
         exposed_ports: keys(&c.exposed_ports),
         env: c.env.clone(),
         cmd: c.cmd.clone(),
-        healthcheck: c.healthcheck.clone().and_then(|h| serde_json::from_value(h).ok()),
+        healthcheck: c
+            .healthcheck
+            .clone()
+            .and_then(|h| serde_json::from_value(h).ok()),
         args_escaped: c.args_escaped,
         volumes: keys(&c.volumes),
         working_dir: c.working_dir.clone(),
         entrypoint: c.entrypoint.clone(),
         on_build: c.on_build.clone(),
-        labels: c.labels.as_ref().map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        labels: c
+            .labels
+            .as_ref()
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         stop_signal: c.stop_signal.clone(),
         shell: c.shell.clone(),
     }
@@ -347,9 +408,17 @@ fn inspect(r: &ImageRecord, snapshots: &std::path::Path) -> ImageInspectDetails 
     let inspect = ImageInspect {
         id: Some(r.id.to_string()),
         repo_tags: Some(r.repo_tags.iter().map(Reference::familiar_string).collect()),
-        repo_digests: Some(r.repo_digests.iter().map(Reference::familiar_string).collect()),
+        repo_digests: Some(
+            r.repo_digests
+                .iter()
+                .map(Reference::familiar_string)
+                .collect(),
+        ),
         comment: Some(cfg.comment.clone().unwrap_or_default()),
-        created: Some(r.created.map_or_else(|| GO_ZERO_TIME.to_string(), |t| rfc3339_nano(&t))),
+        created: Some(
+            r.created
+                .map_or_else(|| GO_ZERO_TIME.to_string(), |t| rfc3339_nano(&t)),
+        ),
         author: Some(cfg.author.clone().unwrap_or_default()),
         config: Some(cfg.config.as_ref().map(api_config).unwrap_or_default()),
         architecture: Some(cfg.architecture.clone()),
@@ -357,21 +426,35 @@ fn inspect(r: &ImageRecord, snapshots: &std::path::Path) -> ImageInspectDetails 
         os: Some(cfg.os.clone()),
         os_version: cfg.os_version.clone(),
         size: Some(to_i64(r.size)),
-        graph_driver: Some(DriverData { name: "overlay2".to_string(), data }),
+        graph_driver: Some(DriverData {
+            name: "overlay2".to_string(),
+            data,
+        }),
         root_fs: Some(ImageInspectRootFs {
             typ: cfg.rootfs.kind.clone(),
-            layers: Some(cfg.rootfs.diff_ids.iter().map(ToString::to_string).collect()),
+            layers: Some(
+                cfg.rootfs
+                    .diff_ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         }),
         metadata: Some(ImageInspectMetadata {
             last_tag_time: Some(
-                r.last_tag_time.map_or_else(|| GO_ZERO_TIME.to_string(), |t| rfc3339_nano(&t)),
+                r.last_tag_time
+                    .map_or_else(|| GO_ZERO_TIME.to_string(), |t| rfc3339_nano(&t)),
             ),
         }),
         ..Default::default()
     };
     ImageInspectDetails {
         inspect,
-        parent: r.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
+        parent: r
+            .parent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         docker_version: cfg.docker_version.clone().unwrap_or_default(),
     }
 }
@@ -429,12 +512,19 @@ mod tests {
         assert_eq!(v["Metadata"]["LastTagTime"], GO_ZERO_TIME);
         assert_eq!(v["RootFS"]["Type"], "layers");
         assert_eq!(v["Config"]["Cmd"], serde_json::json!(["sh"]));
-        assert_eq!(v["Config"]["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
+        assert_eq!(
+            v["Config"]["ExposedPorts"],
+            serde_json::json!({"80/tcp": {}})
+        );
         assert_eq!(v["GraphDriver"]["Name"], "overlay2");
         let lower = v["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap();
         assert_eq!(
             lower,
-            format!("/r/snapshots/{}/fs:/r/snapshots/{}/fs", "2".repeat(64), "1".repeat(64))
+            format!(
+                "/r/snapshots/{}/fs:/r/snapshots/{}/fs",
+                "2".repeat(64),
+                "1".repeat(64)
+            )
         );
         assert!(v["GraphDriver"]["Data"].get("UpperDir").is_none());
         assert!(v.get("Variant").is_none());

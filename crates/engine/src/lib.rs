@@ -43,6 +43,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use images::ImageService;
+use linux::LinuxError;
+use linux::lock::LockFile;
 
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
@@ -68,7 +70,7 @@ pub struct Engine {
     id: String,
     images: Arc<ImageService>,
     /// Held for the engine's lifetime; dropping it releases the data root.
-    _lock: File,
+    _lock: LockFile,
 }
 
 impl Engine {
@@ -85,7 +87,12 @@ impl Engine {
         let lock = lock_data_root(data_root)?;
         let id = engine_id(data_root)?;
         let images = ImageService::open(data_root)?;
-        Ok(Self { config, id, images: Arc::new(images), _lock: lock })
+        Ok(Self {
+            config,
+            id,
+            images: Arc::new(images),
+            _lock: lock,
+        })
     }
 
     /// The data root this engine uses.
@@ -127,28 +134,21 @@ impl Engine {
 }
 
 fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> EngineError {
-    EngineError::Io { op, path: path.to_path_buf(), source }
+    EngineError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Takes the exclusive lock on `<data-root>/berthd.lock`.
-// TODO(linux-lock): switch to `linux::lock::LockFile::acquire` (mapping `LinuxError::Locked` to
-// `DataRootInUse`) once the linux crate provides it; std's flock-based `try_lock` does the same.
-#[allow(clippy::incompatible_msrv)]
-fn lock_data_root(data_root: &Path) -> Result<File> {
-    let path = data_root.join("berthd.lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_err("open", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => {
-            Err(EngineError::DataRootInUse { path: data_root.to_path_buf() })
-        }
-        Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path, e)),
-    }
+fn lock_data_root(data_root: &Path) -> Result<LockFile> {
+    LockFile::acquire(&data_root.join("berthd.lock")).map_err(|e| match e {
+        LinuxError::Locked { .. } => EngineError::DataRootInUse {
+            path: data_root.to_path_buf(),
+        },
+        other => EngineError::Lock(other),
+    })
 }
 
 /// Reads `<data-root>/engine-id`, creating it (atomically) on first use.
@@ -165,7 +165,8 @@ fn engine_id(data_root: &Path) -> Result<String> {
     let id = id.trim().to_string();
     let tmp = data_root.join("engine-id.tmp");
     let mut f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
-    f.write_all(format!("{id}\n").as_bytes()).map_err(|e| io_err("write", &tmp, e))?;
+    f.write_all(format!("{id}\n").as_bytes())
+        .map_err(|e| io_err("write", &tmp, e))?;
     f.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
     fs::rename(&tmp, &path).map_err(|e| io_err("rename", &path, e))?;
     Ok(id)

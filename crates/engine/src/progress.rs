@@ -12,7 +12,12 @@ use crate::{EngineError, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressEvent {
     /// Byte progress of one item (a layer): `id` is a short ID.
-    Progress { id: String, status: String, current: u64, total: u64 },
+    Progress {
+        id: String,
+        status: String,
+        current: u64,
+        total: u64,
+    },
     /// A status line, optionally tied to an ID (`{"status":"sha256:…"}` ends an import).
     Status { id: Option<String>, status: String },
     /// Raw text for the user, newline included (`Loaded image: busybox:latest\n`).
@@ -38,7 +43,10 @@ pub(crate) struct ChannelWriter {
 
 impl ChannelWriter {
     pub(crate) fn new(tx: mpsc::Sender<Result<Bytes>>) -> Self {
-        Self { tx, buf: Vec::with_capacity(CHUNK) }
+        Self {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
     }
 
     fn send_buf(&mut self) -> std::io::Result<()> {

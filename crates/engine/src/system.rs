@@ -56,7 +56,9 @@ impl Engine {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         Ok(SystemVersion {
-            platform: Some(SystemVersionPlatform { name: "berth".to_string() }),
+            platform: Some(SystemVersionPlatform {
+                name: "berth".to_string(),
+            }),
             components: Some(vec![SystemVersionComponents {
                 name: "Engine".to_string(),
                 version: ENGINE_VERSION.to_string(),
@@ -87,7 +89,9 @@ fn go_arch() -> &'static str {
 }
 
 fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn host_info(data_root: &Path, debug: bool) -> SystemInfo {
@@ -126,7 +130,9 @@ fn host_info(data_root: &Path, debug: bool) -> SystemInfo {
         cpu_set: Some(cgroup.cpuset),
         pids_limit: Some(cgroup.pids),
         oom_kill_disable: Some(cgroup.oom_kill_disable),
-        ipv4_forwarding: Some(read_trimmed("/proc/sys/net/ipv4/ip_forward").as_deref() == Some("1")),
+        ipv4_forwarding: Some(
+            read_trimmed("/proc/sys/net/ipv4/ip_forward").as_deref() == Some("1"),
+        ),
         debug: Some(debug),
         nfd: Some(count_dir("/proc/self/fd")),
         n_goroutines: Some(threads()),
@@ -158,7 +164,10 @@ fn host_info(data_root: &Path, debug: bool) -> SystemInfo {
         server_version: Some(ENGINE_VERSION.to_string()),
         runtimes: Some(HashMap::from([(
             "runc".to_string(),
-            Runtime { path: Some("runc".to_string()), ..Default::default() },
+            Runtime {
+                path: Some("runc".to_string()),
+                ..Default::default()
+            },
         )])),
         default_runtime: Some("runc".to_string()),
         swarm: Some(SwarmInfo {
@@ -171,9 +180,15 @@ fn host_info(data_root: &Path, debug: bool) -> SystemInfo {
         }),
         live_restore_enabled: Some(false),
         init_binary: Some(String::new()),
-        containerd_commit: Some(Commit { id: Some(String::new()), ..Default::default() }),
-        runc_commit: Some(Commit { id: Some(String::new()), ..Default::default() }),
-        init_commit: Some(Commit { id: Some(String::new()), ..Default::default() }),
+        containerd_commit: Some(Commit {
+            id: Some(String::new()),
+        }),
+        runc_commit: Some(Commit {
+            id: Some(String::new()),
+        }),
+        init_commit: Some(Commit {
+            id: Some(String::new()),
+        }),
         security_options: Some(vec!["name=seccomp,profile=builtin".to_string()]),
         warnings: Some(Vec::new()),
         ..Default::default()
@@ -237,7 +252,9 @@ fn backing_fs(path: &Path) -> String {
             best = Some((mnt.len(), fstype.to_string()));
         }
     }
-    let fstype = best.map(|(_, t)| t).unwrap_or_else(|| "unknown".to_string());
+    let fstype = best
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| "unknown".to_string());
     match fstype.as_str() {
         "ext2" | "ext3" | "ext4" => "extfs".to_string(),
         "overlay" => "overlayfs".to_string(),
@@ -254,7 +271,10 @@ fn os_release() -> (String, String) {
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
             .map(|v| v.trim().trim_matches('"').to_string())
     };
-    (get("PRETTY_NAME").unwrap_or_else(|| "Linux".to_string()), get("VERSION_ID").unwrap_or_default())
+    (
+        get("PRETTY_NAME").unwrap_or_else(|| "Linux".to_string()),
+        get("VERSION_ID").unwrap_or_default(),
+    )
 }
 
 fn mem_total() -> i64 {

@@ -79,6 +79,67 @@ fn resolve_link(link: &str, target: &str, hard: bool) -> Result<String> {
     Ok(parts.join("/"))
 }
 
+/// Reads `r` in 1 MiB chunks into the channel, reusing the buffers sent back.
+fn produce(
+    mut r: impl Read,
+    tx: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+    back: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut buf = back.try_recv().unwrap_or_default();
+        buf.resize(BUF, 0);
+        let mut n = 0;
+        while n < buf.len() {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        buf.truncate(n);
+        if tx.send(Ok(buf)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The consuming end of [`produce`].
+struct ChanReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    let old = std::mem::replace(&mut self.buf, next);
+                    self.pos = 0;
+                    if old.capacity() > 0 {
+                        let _ = self.back.send(old);
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// A reader that hashes and counts what passes, and reports progress.
 struct Tracked<'a, R> {
     inner: R,
@@ -522,7 +583,19 @@ pub(crate) fn load(
     events: &mut dyn FnMut(LoadEvent),
 ) -> Result<()> {
     let (_, r) = storage::layer::decompress(BufReader::with_capacity(BUF, archive))?;
-    let scan = scan(svc, r, events)?;
+    // Decompress on another thread while this one hashes and writes.
+    let scan = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        s.spawn(move || produce(r, &tx, &back_rx));
+        let reader = ChanReader {
+            rx,
+            back: back_tx,
+            buf: Vec::new(),
+            pos: 0,
+        };
+        scan(svc, reader, events)
+    })?;
     let found = if let Some(m) = scan.small.get("manifest.json") {
         docker_archive(&scan, m)?
     } else if let Some(i) = scan.small.get("index.json") {
@@ -531,6 +604,16 @@ pub(crate) fn load(
         return Err(bad("neither manifest.json nor index.json found"));
     };
     let _gc = svc.gc_shared();
+    // A concurrent rmi may have removed a layer blob we wrote before we held the gc lock.
+    for f in &found {
+        for d in &f.config.rootfs.diff_ids {
+            if !svc.content.exists(d) {
+                return Err(bad(format!(
+                    "layer {d} was removed while loading; try again"
+                )));
+            }
+        }
+    }
     let mut sizes = HashMap::new();
     for f in &found {
         sizes.extend(svc.unpack_layers(&f.config.rootfs.diff_ids)?);

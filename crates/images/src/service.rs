@@ -241,23 +241,34 @@ impl ImageService {
                 .unpack(parent.as_ref(), diff, r)
                 .map_err(ImagesError::from)
         };
-        let results: Vec<Result<storage::SnapshotInfo>> = if jobs.len() <= 1 {
+        // Biggest first, on as many threads as there are cores.
+        jobs.sort_by_key(|j| std::cmp::Reverse(self.content.blob_size(&j.1).unwrap_or(0)));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(jobs.len());
+        let results: Vec<Result<storage::SnapshotInfo>> = if threads <= 1 {
             jobs.iter().map(unpack_one).collect()
         } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let out = Mutex::new(Vec::new());
             std::thread::scope(|s| {
-                let handles: Vec<_> = jobs
-                    .iter()
-                    .map(|j| s.spawn(move || unpack_one(j)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(ImagesError::InvalidArchive("layer unpack panicked".into()))
-                        })
-                    })
-                    .collect()
-            })
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(job) = jobs.get(i) else { break };
+                            let r = unpack_one(job);
+                            let failed = r.is_err();
+                            out.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+                            if failed {
+                                // stop handing out work
+                                next.store(jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
+            out.into_inner().unwrap_or_else(|e| e.into_inner())
         };
         for r in results {
             let info = r?;

@@ -1,4 +1,5 @@
 //! Integration tests on a temporary data root with the real fixture images.
+#![allow(clippy::unwrap_used)] // test helpers, outside #[test] fns
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -116,7 +117,7 @@ fn load_busybox_and_resolve() {
     ));
     assert_eq!(
         svc.get("abcdef0123").unwrap_err().to_string(),
-        "No such image: abcdef0123"
+        "No such image: abcdef0123:latest"
     );
     assert_eq!(svc.count(), 1);
     assert_eq!(svc.layers_size(), rec.size);
@@ -285,8 +286,10 @@ fn save_and_load_round_trip() {
     }
 }
 
+type Edit<'a> = &'a dyn Fn(&str, Vec<u8>) -> Option<Vec<u8>>;
+
 /// Re-packs a docker-archive, letting `edit` change each file's bytes (None drops it).
-fn repack(src: &Path, dst: &Path, edit: &dyn Fn(&str, Vec<u8>) -> Option<Vec<u8>>) {
+fn repack(src: &Path, dst: &Path, edit: Edit<'_>) {
     let mut ar = tar::Archive::new(File::open(src).unwrap());
     let mut b = tar::Builder::new(File::create(dst).unwrap());
     for e in ar.entries().unwrap() {
@@ -624,4 +627,126 @@ fn tag_delete_and_prune() {
         .map(|d| (d, ()))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn load_oci_layouts() {
+    let Some(bb) = fixture("busybox.tar") else {
+        return;
+    };
+    if !is_root() {
+        return;
+    }
+    if !skopeo() {
+        eprintln!("skipped: skopeo not on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("gz.tar");
+    let zst = dir.path().join("zst.tar");
+    for (dest, extra) in [
+        (
+            format!("oci-archive:{}:docker.io/library/busybox:oci", gz.display()),
+            None,
+        ),
+        (
+            format!("oci-archive:{}:bbz", zst.display()),
+            Some("--dest-compress-format=zstd"),
+        ),
+    ] {
+        let mut c = std::process::Command::new("skopeo");
+        c.args(["copy", "-q"]);
+        if let Some(x) = extra {
+            c.arg(x);
+        }
+        let st = c
+            .arg(format!("docker-archive:{}", bb.display()))
+            .arg(dest)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let svc = ImageService::open(&dir.path().join("root")).unwrap();
+    let ev = load_file(&svc, &gz).unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, LoadEvent::LoadedTag(t) if t == "busybox:oci")),
+        "{ev:?}"
+    );
+    let rec = svc.get("busybox:oci").unwrap();
+    // skopeo rewrites the config as an OCI config, but the layer is the same
+    load_file(&svc, &bb).unwrap();
+    let orig = svc.get("busybox:latest").unwrap();
+    assert_eq!(rec.config.rootfs.diff_ids, orig.config.rootfs.diff_ids);
+    let ev = load_file(&svc, &zst).unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, LoadEvent::LoadedId(id) if *id == rec.id)),
+        "{ev:?}"
+    );
+    assert_eq!(svc.count(), 2);
+
+    // a nested index with platforms, named by io.containerd.image.name
+    let nested = dir.path().join("nested.tar");
+    {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut ar = tar::Archive::new(File::open(&gz).unwrap());
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if !e.header().entry_type().is_file() {
+                continue;
+            }
+            let p = e.path().unwrap().to_string_lossy().into_owned();
+            let mut d = Vec::new();
+            e.read_to_end(&mut d).unwrap();
+            files.push((p, d));
+        }
+        let idx: serde_json::Value =
+            serde_json::from_slice(&files.iter().find(|(p, _)| p == "index.json").unwrap().1)
+                .unwrap();
+        let m = idx["manifests"][0].clone();
+        let mut arm = m.clone();
+        arm["digest"] = format!("sha256:{}", "2".repeat(64)).into();
+        arm["platform"] = serde_json::json!({"os": "linux", "architecture": "s390x"});
+        let mut amd = m.clone();
+        amd.as_object_mut().unwrap().remove("annotations");
+        amd["platform"] = serde_json::json!({"os": "linux", "architecture": "amd64"});
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [arm, amd],
+        }))
+        .unwrap();
+        let inner_d = images::Digest::of(&inner);
+        let outer = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": inner_d.to_string(),
+                "size": inner.len(),
+                "annotations": {"io.containerd.image.name": "localhost:5000/nested:v2",
+                                "org.opencontainers.image.ref.name": "v2"},
+            }],
+        }))
+        .unwrap();
+        files.retain(|(p, _)| p != "index.json");
+        files.push((format!("blobs/sha256/{}", inner_d.hex()), inner));
+        files.push(("index.json".into(), outer));
+        let mut b = tar::Builder::new(File::create(&nested).unwrap());
+        for (p, d) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, p, &d[..]).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    if images_host_is_amd64() {
+        load_file(&svc, &nested).unwrap();
+        assert_eq!(svc.get("localhost:5000/nested:v2").unwrap().id, rec.id);
+    }
+}
+
+fn images_host_is_amd64() -> bool {
+    std::env::consts::ARCH == "x86_64"
 }

@@ -12,9 +12,10 @@ use crate::client::{CliError, Client, host_from_env};
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
+    bin_name = "berth",
     disable_version_flag = true,
     disable_help_subcommand = true,
-    override_usage = "berth [OPTIONS] COMMAND"
+    override_usage = "berth [OPTIONS] COMMAND [ARG...]"
 )]
 pub(crate) struct Cli {
     /// Daemon socket to connect to
@@ -24,7 +25,12 @@ pub(crate) struct Cli {
     #[arg(short = 'D', long)]
     pub(crate) debug: bool,
     /// Set the logging level ("debug", "info", "warn", "error", "fatal")
-    #[arg(short = 'l', long = "log-level", value_name = "string", default_value = "info")]
+    #[arg(
+        short = 'l',
+        long = "log-level",
+        value_name = "string",
+        default_value = "info"
+    )]
     pub(crate) log_level: String,
     /// Location of client config files
     #[arg(long, value_name = "string")]
@@ -269,6 +275,12 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Version(args) = &command {
         return system::version(&host, args).await;
     }
+    // `image prune` asks before talking to the daemon; "no" cancels quietly.
+    if let Command::Image(ImageCommand::Prune(a)) = &command
+        && !images::prune_confirmed(a)?
+    {
+        return Ok(());
+    }
     let client = Client::connect(&host).await?;
     match command {
         Command::Version(_) => Ok(()),
@@ -276,8 +288,12 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             system::info(&client, &a, cli.debug).await
         }
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&client, &a).await,
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&client, &a).await,
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&client, &a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            archive::load(&client, &a).await
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+            archive::save(&client, &a).await
+        }
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             archive::import(&client, &a).await
         }
@@ -311,7 +327,9 @@ pub(crate) fn parse_filters(
                 "invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
             )));
         };
-        map.entry(k.trim().to_lowercase()).or_default().push(v.to_string());
+        map.entry(k.trim().to_lowercase())
+            .or_default()
+            .push(v.to_string());
     }
     Ok(map)
 }
@@ -324,9 +342,19 @@ mod tests {
     fn cli_parses_docker_forms() {
         let c = Cli::try_parse_from(["berth", "-H", "unix:///x.sock", "images", "-aq"]).unwrap();
         assert_eq!(c.host.as_deref(), Some("unix:///x.sock"));
-        assert!(matches!(c.command, Some(Command::Images(ImagesArgs { all: true, quiet: true, .. }))));
+        assert!(matches!(
+            c.command,
+            Some(Command::Images(ImagesArgs {
+                all: true,
+                quiet: true,
+                ..
+            }))
+        ));
         let c = Cli::try_parse_from(["berth", "image", "list", "--digests", "busybox"]).unwrap();
-        assert!(matches!(c.command, Some(Command::Image(ImageCommand::Ls(_)))));
+        assert!(matches!(
+            c.command,
+            Some(Command::Image(ImageCommand::Ls(_)))
+        ));
         let c = Cli::try_parse_from(["berth", "history", "--human=false", "bb"]).unwrap();
         match c.command {
             Some(Command::History(h)) => assert!(!h.human),

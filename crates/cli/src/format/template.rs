@@ -157,7 +157,10 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, TemplateError> {
 }
 
 fn chain(s: &str) -> Vec<String> {
-    s.split('.').filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_word(w: &str) -> Result<Arg, TemplateError> {
@@ -210,7 +213,11 @@ impl TokStream {
 }
 
 fn parse_pipeline(ts: &mut TokStream, in_paren: bool) -> Result<Pipeline, TemplateError> {
-    let mut p = Pipeline { decl: Vec::new(), assign: false, cmds: Vec::new() };
+    let mut p = Pipeline {
+        decl: Vec::new(),
+        assign: false,
+        cmds: Vec::new(),
+    };
     // Variable declarations: `$x :=`, `$i, $e :=`, `$x =`.
     let save = ts.pos;
     let mut vars = Vec::new();
@@ -334,7 +341,7 @@ fn split_segments(src: &str) -> Result<Vec<Seg>, TemplateError> {
     Ok(segs)
 }
 
-enum End {
+enum ListEnd {
     Eof,
     End,
     Else(Option<Vec<Tok>>),
@@ -342,7 +349,7 @@ enum End {
 
 fn parse_list(
     segs: &mut std::iter::Peekable<std::vec::IntoIter<Seg>>,
-) -> Result<(Vec<Node>, End), TemplateError> {
+) -> Result<(Vec<Node>, ListEnd), TemplateError> {
     let mut nodes = Vec::new();
     while let Some(seg) = segs.next() {
         match seg {
@@ -357,12 +364,18 @@ fn parse_list(
                     Some(Tok::Word(w)) => w.clone(),
                     _ => String::new(),
                 };
-                let rest = TokStream { toks: toks[1.min(toks.len())..].to_vec(), pos: 0 };
+                let rest = TokStream {
+                    toks: toks[1.min(toks.len())..].to_vec(),
+                    pos: 0,
+                };
                 match keyword.as_str() {
-                    "end" => return Ok((nodes, End::End)),
+                    "end" => return Ok((nodes, ListEnd::End)),
                     "else" => {
                         let r = rest.toks;
-                        return Ok((nodes, End::Else(if r.is_empty() { None } else { Some(r) })));
+                        return Ok((
+                            nodes,
+                            ListEnd::Else(if r.is_empty() { None } else { Some(r) }),
+                        ));
                     }
                     "if" | "range" | "with" => {
                         let mut rest = rest;
@@ -380,7 +393,7 @@ fn parse_list(
             }
         }
     }
-    Ok((nodes, End::Eof))
+    Ok((nodes, ListEnd::Eof))
 }
 
 fn parse_control(
@@ -391,13 +404,13 @@ fn parse_control(
     let pipe = parse_pipeline(ts, false)?;
     let (body, end) = parse_list(segs)?;
     let else_body = match end {
-        End::Eof => return err(format!("unexpected EOF in {keyword}")),
-        End::End => Vec::new(),
-        End::Else(None) => match parse_list(segs)? {
-            (b, End::End) => b,
+        ListEnd::Eof => return err(format!("unexpected EOF in {keyword}")),
+        ListEnd::End => Vec::new(),
+        ListEnd::Else(None) => match parse_list(segs)? {
+            (b, ListEnd::End) => b,
             _ => return err(format!("expected end in {keyword}")),
         },
-        End::Else(Some(toks)) => {
+        ListEnd::Else(Some(toks)) => {
             // `else if …` / `else with …`: the nested control consumes the shared `end`.
             let kw = match toks.first() {
                 Some(Tok::Word(w)) => w.clone(),
@@ -406,7 +419,10 @@ fn parse_control(
             if kw != "if" && kw != "with" {
                 return err(format!("unexpected {kw} after else"));
             }
-            let mut inner = TokStream { toks: toks[1..].to_vec(), pos: 0 };
+            let mut inner = TokStream {
+                toks: toks[1..].to_vec(),
+                pos: 0,
+            };
             vec![parse_control(&kw, &mut inner, segs)?]
         }
     };
@@ -422,9 +438,9 @@ impl Template {
     pub(crate) fn parse(src: &str) -> Result<Self, TemplateError> {
         let mut segs = split_segments(src)?.into_iter().peekable();
         match parse_list(&mut segs)? {
-            (nodes, End::Eof) => Ok(Template { nodes }),
-            (_, End::End) => err("unexpected {{end}}"),
-            (_, End::Else(_)) => err("unexpected {{else}}"),
+            (nodes, ListEnd::Eof) => Ok(Template { nodes }),
+            (_, ListEnd::End) => err("unexpected {{end}}"),
+            (_, ListEnd::Else(_)) => err("unexpected {{else}}"),
         }
     }
 
@@ -439,7 +455,11 @@ impl Template {
     }
 
     fn render_mode(&self, data: &Value, header: bool) -> Result<String, TemplateError> {
-        let mut ex = Exec { vars: vec![("$".to_string(), data.clone())], header, out: String::new() };
+        let mut ex = Exec {
+            vars: vec![("$".to_string(), data.clone())],
+            header,
+            out: String::new(),
+        };
         ex.walk(&self.nodes, data)?;
         Ok(ex.out)
     }
@@ -457,7 +477,10 @@ fn walk_fields(mut v: Value, fields: &[String]) -> Result<Value, TemplateError> 
             Value::Obj(_) => v.field(f),
             Value::Missing | Value::Null => Value::Missing,
             other => {
-                return err(format!("can't evaluate field {f} in type {}", type_name(other)));
+                return err(format!(
+                    "can't evaluate field {f} in type {}",
+                    type_name(other)
+                ));
             }
         };
     }
@@ -509,7 +532,11 @@ impl Exec {
                 Node::Range(p, body, els) => {
                     let mark = self.vars.len();
                     let decl = p.decl.clone();
-                    let inner = Pipeline { decl: Vec::new(), assign: false, cmds: p.cmds.clone() };
+                    let inner = Pipeline {
+                        decl: Vec::new(),
+                        assign: false,
+                        cmds: p.cmds.clone(),
+                    };
                     let v = self.pipeline(&inner, dot)?;
                     let items: Vec<(Value, Value)> = match v {
                         Value::Arr(a) => a
@@ -525,7 +552,9 @@ impl Exec {
                         Value::Missing | Value::Null => Vec::new(),
                         Value::Num(n) => {
                             let count = n.as_u64().unwrap_or(0);
-                            (0..count).map(|i| (Value::Num(i.into()), Value::Num(i.into()))).collect()
+                            (0..count)
+                                .map(|i| (Value::Num(i.into()), Value::Num(i.into())))
+                                .collect()
                         }
                         other => {
                             return err(format!("range can't iterate over {other}"));
@@ -628,10 +657,11 @@ impl Exec {
     }
 
     fn call(&mut self, name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
-        if self.header
-            && matches!(name, "json" | "split" | "join" | "title" | "lower" | "upper" | "pad")
-            || self.header && name == "truncate"
-        {
+        let passthrough = matches!(
+            name,
+            "json" | "split" | "join" | "title" | "lower" | "upper" | "pad" | "truncate"
+        );
+        if self.header && passthrough {
             return Ok(args.into_iter().next().unwrap_or(Value::Str(String::new())));
         }
         call_func(name, args)
@@ -659,7 +689,10 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 
 fn exact(name: &str, args: &[Value], n: usize) -> Result<(), TemplateError> {
     if args.len() != n {
-        return err(format!("wrong number of args for {name}: want {n} got {}", args.len()));
+        return err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ));
     }
     Ok(())
 }
@@ -678,7 +711,9 @@ fn call_func(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
             match &args[0] {
                 Value::Arr(a) => s(a.iter().map(string_of).collect::<Vec<_>>().join(&sep)),
                 Value::Null | Value::Missing => s(String::new()),
-                other => err(format!("wrong type for value; expected []string; got {other}")),
+                other => err(format!(
+                    "wrong type for value; expected []string; got {other}"
+                )),
             }
         }
         "split" => {
@@ -687,7 +722,9 @@ fn call_func(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
             let parts: Vec<Value> = if sep.is_empty() {
                 text.chars().map(|c| Value::Str(c.to_string())).collect()
             } else {
-                text.split(sep.as_str()).map(|p| Value::Str(p.to_string())).collect()
+                text.split(sep.as_str())
+                    .map(|p| Value::Str(p.to_string()))
+                    .collect()
             };
             Ok(Value::Arr(parts))
         }
@@ -794,7 +831,9 @@ fn call_func(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
                 return err("missing argument for comparison");
             };
             Ok(Value::Bool(rest.iter().any(|b| {
-                compare(a, b).map(|o| o == Ordering::Equal).unwrap_or_else(|| a == b)
+                compare(a, b)
+                    .map(|o| o == Ordering::Equal)
+                    .unwrap_or_else(|| a == b)
             })))
         }
         "ne" => {
@@ -908,8 +947,10 @@ mod tests {
 
     #[test]
     fn fields_and_go_printing() {
-        let d = obj(r#"{"Id":"sha256:abc","Config":{"Cmd":["sh"],"Env":["A=1","B=2"],
-            "Labels":{"b":"2","a":"1"},"Entrypoint":null},"RepoTags":["busybox:latest"],"Size":42}"#);
+        let d = obj(
+            r#"{"Id":"sha256:abc","Config":{"Cmd":["sh"],"Env":["A=1","B=2"],
+            "Labels":{"b":"2","a":"1"},"Entrypoint":null},"RepoTags":["busybox:latest"],"Size":42}"#,
+        );
         assert_eq!(render("{{.Id}}", &d), "sha256:abc");
         assert_eq!(render("{{.Config.Cmd}}", &d), "[sh]");
         assert_eq!(render("{{.Config.Env}}", &d), "[A=1 B=2]");
@@ -926,14 +967,20 @@ mod tests {
     #[test]
     fn json_keeps_key_order_and_escapes_html() {
         let d = obj(r#"{"Z":"<a&b>","A":1}"#);
-        assert_eq!(render("{{json .}}", &d), r#"{"Z":"\u003ca\u0026b\u003e","A":1}"#);
+        assert_eq!(
+            render("{{json .}}", &d),
+            r#"{"Z":"\u003ca\u0026b\u003e","A":1}"#
+        );
     }
 
     #[test]
     fn control_flow() {
         let d = obj(r#"{"L":["a","b"],"E":[],"T":true,"N":"x"}"#);
         assert_eq!(render("{{range .L}}[{{.}}]{{end}}", &d), "[a][b]");
-        assert_eq!(render("{{range $i, $e := .L}}{{$i}}={{$e}} {{end}}", &d), "0=a 1=b ");
+        assert_eq!(
+            render("{{range $i, $e := .L}}{{$i}}={{$e}} {{end}}", &d),
+            "0=a 1=b "
+        );
         assert_eq!(render("{{range .E}}x{{else}}empty{{end}}", &d), "empty");
         assert_eq!(render("{{if .T}}yes{{else}}no{{end}}", &d), "yes");
         assert_eq!(render("{{if .E}}a{{else if .T}}b{{else}}c{{end}}", &d), "b");

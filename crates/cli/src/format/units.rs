@@ -108,7 +108,10 @@ pub(crate) fn human_duration(d: Duration) -> String {
 pub(crate) fn since_unix(created: i64) -> String {
     let now = chrono::Utc::now().timestamp_millis();
     let diff_ms = now.saturating_sub(created.saturating_mul(1000)).max(0);
-    format!("{} ago", human_duration(Duration::from_millis(diff_ms as u64)))
+    format!(
+        "{} ago",
+        human_duration(Duration::from_millis(diff_ms as u64))
+    )
 }
 
 /// Go's `time.Time.String()` for a unix timestamp in the local zone,
@@ -118,7 +121,11 @@ pub(crate) fn go_time_string(unix: i64) -> String {
     match chrono::Local.timestamp_opt(unix, 0).single() {
         Some(t) => {
             let offset = t.format("%z").to_string();
-            let zone = if offset == "+0000" { "UTC".to_string() } else { offset.clone() };
+            let zone = if offset == "+0000" {
+                "UTC".to_string()
+            } else {
+                offset.clone()
+            };
             format!("{} {offset} {zone}", t.format("%Y-%m-%d %H:%M:%S"))
         }
         None => String::new(),
@@ -182,7 +189,10 @@ mod tests {
     #[test]
     fn human_duration_matches_go_units() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(450)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(450)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(15)), "15 seconds");
         assert_eq!(human_duration(s(59)), "59 seconds");
@@ -203,6 +213,9 @@ mod tests {
         assert_eq!(human_duration(s(24 * 3600 * 30 * 2)), "2 months");
         assert_eq!(human_duration(s(24 * 3600 * 365)), "12 months");
         assert_eq!(human_duration(s(24 * 3600 * 365 * 2)), "2 years");
-        assert_eq!(human_duration(s(24 * 3600 * 365 * 3 + 2 * 24 * 3600)), "3 years");
+        assert_eq!(
+            human_duration(s(24 * 3600 * 365 * 3 + 2 * 24 * 3600)),
+            "3 years"
+        );
     }
 }

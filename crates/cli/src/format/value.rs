@@ -22,7 +22,12 @@ pub(crate) enum Value {
 impl Value {
     /// Builds an object from string pairs.
     pub(crate) fn str_obj<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Self {
-        Value::Obj(pairs.into_iter().map(|(k, v)| (k.to_string(), Value::Str(v))).collect())
+        Value::Obj(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::Str(v)))
+                .collect(),
+        )
     }
 
     /// Converts any serializable value, keeping struct field order.
@@ -159,7 +164,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Num(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map(Value::Num).unwrap_or(Value::Null))
+        Ok(serde_json::Number::from_f64(v)
+            .map(Value::Num)
+            .unwrap_or(Value::Null))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
         Ok(Value::Str(v.to_string()))

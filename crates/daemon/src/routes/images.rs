@@ -17,7 +17,10 @@ use crate::error::{DaemonError, Result};
 use crate::stream::{bytes_response, progress_response};
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/images/{*rest}", get(get_images).post(post_images).delete(delete_image))
+    Router::new().route(
+        "/images/{*rest}",
+        get(get_images).post(post_images).delete(delete_image),
+    )
 }
 
 /// What a GET under `/images/` asks for.
@@ -107,9 +110,9 @@ async fn get_images(
             save(&engine, names).await
         }
         GetOp::SaveOne(name) => save(&engine, vec![name.to_string()]).await,
-        GetOp::Search => {
-            Err(DaemonError::NotImplemented { what: "searching registries (GET /images/search)".into() })
-        }
+        GetOp::Search => Err(DaemonError::NotImplemented {
+            what: "searching registries (GET /images/search)".into(),
+        }),
         GetOp::Unknown => Err(DaemonError::PageNotFound),
     }
 }
@@ -136,7 +139,9 @@ async fn post_images(
             Ok(Json(engine.images_prune(&filters).await?).into_response())
         }
         PostOp::Tag(name) => {
-            engine.image_tag(name, &params.str("repo"), &params.str("tag")).await?;
+            engine
+                .image_tag(name, &params.str("repo"), &params.str("tag"))
+                .await?;
             Ok(StatusCode::CREATED.into_response())
         }
         PostOp::Push(_) => Err(DaemonError::NotImplemented {
@@ -166,7 +171,9 @@ async fn create(engine: &AppState, params: &Params, body: Body) -> Result<Respon
         Some(src) if !src.is_empty() => Err(DaemonError::NotImplemented {
             what: "importing from a URL (fromSrc=<url>)".into(),
         }),
-        _ => Err(DaemonError::MissingParameter { name: "fromImage or fromSrc" }),
+        _ => Err(DaemonError::MissingParameter {
+            name: "fromImage or fromSrc",
+        }),
     }
 }
 
@@ -175,7 +182,9 @@ async fn delete_image(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response> {
-    let items = engine.image_delete(&name, params.bool("force"), params.bool("noprune")).await?;
+    let items = engine
+        .image_delete(&name, params.bool("force"), params.bool("noprune"))
+        .await?;
     Ok(Json(items).into_response())
 }
 
@@ -192,7 +201,10 @@ mod tests {
     fn peel_get_suffixes() {
         assert_eq!(get_op("json"), GetOp::List);
         assert_eq!(get_op("get"), GetOp::SaveMany);
-        assert_eq!(get_op("localhost:5000/bb:v1/json"), GetOp::Inspect("localhost:5000/bb:v1"));
+        assert_eq!(
+            get_op("localhost:5000/bb:v1/json"),
+            GetOp::Inspect("localhost:5000/bb:v1")
+        );
         assert_eq!(get_op("json/json"), GetOp::Inspect("json"));
         assert_eq!(get_op("a/b/history"), GetOp::History("a/b"));
         assert_eq!(get_op("busybox/get"), GetOp::SaveOne("busybox"));
@@ -205,7 +217,10 @@ mod tests {
         assert_eq!(post_op("create"), PostOp::Create);
         assert_eq!(post_op("prune"), PostOp::Prune);
         assert_eq!(post_op("myrepo/bb:v1/tag"), PostOp::Tag("myrepo/bb:v1"));
-        assert_eq!(post_op("localhost:5999/bb/push"), PostOp::Push("localhost:5999/bb"));
+        assert_eq!(
+            post_op("localhost:5999/bb/push"),
+            PostOp::Push("localhost:5999/bb")
+        );
         assert_eq!(post_op("x"), PostOp::Unknown);
     }
 }

@@ -33,7 +33,9 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .with_state(engine);
     // The version middleware must run before routing (it rewrites the path), so it wraps the
     // routes as a whole rather than each route.
-    Router::new().fallback_service(routes).layer(middleware::from_fn(crate::version::middleware))
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(crate::version::middleware))
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -72,7 +74,11 @@ impl Params {
 
     /// The last value of `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `name`, or "".
@@ -82,7 +88,11 @@ impl Params {
 
     /// Every value of `name`, in order.
     pub(crate) fn all(&self, name: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A boolean as moby reads it: absent, "", "0", "no", "false" and "none" are false.
@@ -98,7 +108,10 @@ impl Params {
 
 /// moby's `httputils.BoolValue`.
 pub(crate) fn bool_value(v: &str) -> bool {
-    !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none")
+    !matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "no" | "false" | "none"
+    )
 }
 
 /// Percent-decoding for query strings (`+` is a space). None on malformed escapes or bad UTF-8.
@@ -136,7 +149,9 @@ mod tests {
 
     #[test]
     fn bools_like_moby() {
-        for f in ["", "0", "no", "false", "none", "False", "NO", "None", " false "] {
+        for f in [
+            "", "0", "no", "false", "none", "False", "NO", "None", " false ",
+        ] {
             assert!(!bool_value(f), "{f:?}");
         }
         for t in ["1", "true", "True", "yes", "anything"] {

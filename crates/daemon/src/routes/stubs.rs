@@ -14,8 +14,14 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/containers/json", get(containers_list))
         .route("/containers/{id}/json", get(container_inspect))
-        .route("/networks/{id}", get(network_inspect).delete(not_implemented))
-        .route("/volumes/{name}", get(volume_inspect).delete(not_implemented))
+        .route(
+            "/networks/{id}",
+            get(network_inspect).delete(not_implemented),
+        )
+        .route(
+            "/volumes/{name}",
+            get(volume_inspect).delete(not_implemented),
+        )
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
         .route("/events", get(not_implemented))
@@ -40,7 +46,10 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 fn any_method() -> MethodRouter<AppState> {
-    get(not_implemented).post(not_implemented).put(not_implemented).head(not_implemented)
+    get(not_implemented)
+        .post(not_implemented)
+        .put(not_implemented)
+        .head(not_implemented)
 }
 
 /// `GET /containers/json`: there are no containers yet.
@@ -79,5 +88,7 @@ async fn plugin_inspect(Path(name): Path<String>) -> DaemonError {
 
 async fn not_implemented(method: Method, path: Option<MatchedPath>) -> DaemonError {
     let path = path.map_or_else(|| "this endpoint".to_string(), |p| p.as_str().to_string());
-    DaemonError::NotImplemented { what: format!("{method} {path}") }
+    DaemonError::NotImplemented {
+        what: format!("{method} {path}"),
+    }
 }

@@ -22,7 +22,10 @@ pub(super) fn routes() -> Router<AppState> {
 /// `HEAD|GET /_ping`: the first call of every CLI command; the headers carry the negotiation.
 async fn ping() -> impl IntoResponse {
     let h = |name: &'static str, value: &'static str| {
-        (HeaderName::from_static(name), HeaderValue::from_static(value))
+        (
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
     };
     (
         [
@@ -31,9 +34,15 @@ async fn ping() -> impl IntoResponse {
             h("docker-experimental", "false"),
             h("builder-version", "1"),
             h("swarm", "inactive"),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+            ),
             (header::PRAGMA, HeaderValue::from_static("no-cache")),
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
         ],
         "OK",
     )
@@ -62,5 +71,8 @@ async fn info(State(engine): State<AppState>) -> Result<Json<SystemInfo>> {
 /// `POST /build/prune`: there is no build cache yet, so nothing to delete (system prune needs
 /// this endpoint to answer).
 async fn build_prune() -> Json<BuildPruneResponse> {
-    Json(BuildPruneResponse { caches_deleted: Some(Vec::new()), space_reclaimed: Some(0) })
+    Json(BuildPruneResponse {
+        caches_deleted: Some(Vec::new()),
+        space_reclaimed: Some(0),
+    })
 }
