@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use engine::{Engine, EngineConfig};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 struct TestApp {
@@ -315,11 +315,41 @@ async fn unbuilt_endpoints_are_501() {
 #[tokio::test]
 async fn system_prune_endpoints() {
     let t = test_app();
+    for (uri, body) in [
+        (
+            "/v1.47/containers/prune",
+            json!({"ContainersDeleted": null, "SpaceReclaimed": 0}),
+        ),
+        ("/v1.47/networks/prune", json!({"NetworksDeleted": null})),
+        (
+            "/v1.47/volumes/prune",
+            json!({"VolumesDeleted": null, "SpaceReclaimed": 0}),
+        ),
+        (
+            "/v1.47/images/prune",
+            json!({"ImagesDeleted": [], "SpaceReclaimed": 0}),
+        ),
+    ] {
+        let r = call(&t, Method::POST, uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert_eq!(r.json(), body, "{uri}");
+    }
     let r = call(&t, Method::POST, "/v1.47/build/prune?filters=").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.json(),
         serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0})
+    );
+}
+
+#[tokio::test]
+async fn system_df_shape() {
+    let t = test_app();
+    let r = call(&t, Method::GET, "/v1.47/system/df").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []})
     );
 }
 

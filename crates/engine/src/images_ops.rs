@@ -37,6 +37,15 @@ pub struct ImageInspectDetails {
     pub docker_version: String,
 }
 
+/// What `docker system df` shows about images.
+#[derive(Debug, Clone)]
+pub struct DiskUsage {
+    /// Bytes of all unpacked layers, each counted once.
+    pub layers_size: i64,
+    /// Every image, with `SharedSize` computed and `Containers` counted.
+    pub images: Vec<ImageSummary>,
+}
+
 /// The parameters of `POST /images/create?fromSrc=-` (import).
 #[derive(Debug, Clone, Default)]
 pub struct ImportRequest {
@@ -87,6 +96,30 @@ impl Engine {
                     summary(r, shared)
                 })
                 .collect())
+        })
+        .await
+    }
+
+    /// `GET /system/df` (the image half; no containers, volumes or build cache exist yet).
+    pub async fn disk_usage(&self) -> Result<DiskUsage> {
+        self.blocking("disk usage", |svc| {
+            let records = svc.list(&ListFilter {
+                all: true,
+                ..Default::default()
+            })?;
+            let shared = svc.shared_sizes();
+            let images = records
+                .iter()
+                .map(|r| {
+                    let mut s = summary(r, shared.get(&r.id).copied().map_or(0, to_i64));
+                    s.containers = 0;
+                    s
+                })
+                .collect();
+            Ok(DiskUsage {
+                layers_size: to_i64(svc.layers_size()),
+                images,
+            })
         })
         .await
     }

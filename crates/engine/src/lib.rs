@@ -48,7 +48,7 @@ use linux::lock::LockFile;
 
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
-pub use images_ops::{ImageInspectDetails, ImportRequest};
+pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};
 pub use progress::{ByteStream, ProgressEvent, ProgressStream};
 pub use system::ENGINE_VERSION;
 

@@ -219,7 +219,7 @@ pub(crate) fn list(svc: &ImageService, f: &ListFilter) -> Result<Vec<ImageRecord
         {
             continue;
         }
-        if !f.all && dangling && parents.contains(&img.id) && f.dangling.is_none() {
+        if !f.all && dangling && parents.contains(&img.id) {
             continue;
         }
         if !f.labels.iter().all(|l| label_matches(img, l)) {

@@ -86,6 +86,11 @@ pub(crate) fn import(
     let (_, r) = storage::layer::decompress(BufReader::with_capacity(BUF, tar))?;
     let diff_id = ingest_stream(&svc.content, r)?;
     let _gc = svc.gc_shared();
+    if !svc.content.exists(&diff_id) {
+        return Err(ImagesError::InvalidArchive(format!(
+            "layer {diff_id} was removed while importing; try again"
+        )));
+    }
     let sizes = svc.unpack_layers(std::slice::from_ref(&diff_id))?;
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
     let message = opts.message.clone().filter(|m| !m.is_empty());

@@ -627,7 +627,12 @@ pub(crate) fn load(
             svc.register(&mut st, &f.id, &f.config, &sizes)?;
         }
         for f in &found {
-            svc.set_tags(&mut st, &f.id, &f.tags)?;
+            for (r, old) in svc.set_tags(&mut st, &f.id, &f.tags)? {
+                tracing::info!(
+                    "The image {} already exists, renaming the old one with ID {old} to empty string",
+                    r.familiar_string()
+                );
+            }
             if f.tags.is_empty() {
                 out.push(LoadEvent::LoadedId(f.id.clone()));
             }
@@ -642,4 +647,65 @@ pub(crate) fn load(
         events(e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_confined() {
+        assert_eq!(clean_path("./manifest.json").unwrap(), "manifest.json");
+        assert_eq!(clean_path("blobs//sha256/./ab").unwrap(), "blobs/sha256/ab");
+        assert!(clean_path("../x").is_err());
+        assert!(clean_path("a/../../x").is_err());
+        assert!(clean_path("/etc/passwd").is_err());
+        assert!(clean_path("./").is_err());
+        assert_eq!(
+            resolve_link("a/layer.tar", "../b/layer.tar", false).unwrap(),
+            "b/layer.tar"
+        );
+        assert_eq!(
+            resolve_link("a/layer.tar", "b/layer.tar", true).unwrap(),
+            "b/layer.tar"
+        );
+        assert!(resolve_link("a/layer.tar", "../../x", false).is_err());
+        assert!(resolve_link("a", "/etc/passwd", false).is_err());
+    }
+
+    #[test]
+    fn sniffing() {
+        assert!(looks_like_json("blobs/sha256/x", b"  {\"a\":1}"));
+        assert!(looks_like_json("manifest.json", b"garbage"));
+        assert!(!looks_like_json("blobs/sha256/x", &[0x1f, 0x8b, 8]));
+        let mut tar_head = vec![b'{'; 512];
+        tar_head[257..262].copy_from_slice(b"ustar");
+        assert!(!looks_like_json("x.tar", &tar_head));
+        assert!(matches!(sniff(&[0x1f, 0x8b]), Kind::Gzip));
+        assert!(matches!(sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Kind::Zstd));
+        assert!(matches!(sniff(b"abc"), Kind::Plain));
+        assert_eq!(short_id("0123456789abcdef/layer.tar"), "0123456789ab");
+        assert_eq!(short_id("blobs/sha256/fedcba9876543210"), "fedcba987654");
+    }
+
+    #[test]
+    fn channel_reader_passes_everything_through() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let got = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let (back_tx, back_rx) = std::sync::mpsc::channel();
+            let src = &data[..];
+            s.spawn(move || produce(src, &tx, &back_rx));
+            let mut r = ChanReader {
+                rx,
+                back: back_tx,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            out
+        });
+        assert_eq!(got, data);
+    }
 }

@@ -496,3 +496,12 @@ impl ImageService {
         crate::import::import(self, tar, opts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn service_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::ImageService>();
+    }
+}

@@ -351,3 +351,102 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(hex_char: &str, prefix: &str) -> Image {
+        let hex = format!("{prefix}{}", hex_char.repeat(64 - prefix.len()));
+        let id = Digest::from_hex(&hex).unwrap();
+        Image::new(id, ImageConfig::default(), Meta::default())
+    }
+
+    fn state() -> (State, Digest, Digest, Digest) {
+        let mut st = State::default();
+        let a = img("a", "abc1");
+        let b = img("b", "abc2");
+        let c = img("c", "");
+        let (ida, idb, idc) = (a.id.clone(), b.id.clone(), c.id.clone());
+        for i in [a, b, c] {
+            st.images.insert(i.id.clone(), i);
+        }
+        st.refs
+            .insert("docker.io/library/busybox:latest".into(), ida.clone());
+        st.refs.insert("docker.io/myrepo/bb:v1".into(), ida.clone());
+        st.refs.insert("localhost:5000/x:1".into(), idb.clone());
+        // a tag that looks like an ID prefix
+        st.refs
+            .insert("docker.io/library/cccc:latest".into(), idb.clone());
+        (st, ida, idb, idc)
+    }
+
+    #[test]
+    fn resolves_names_ids_and_prefixes() {
+        let (st, a, b, c) = state();
+        assert_eq!(st.resolve("busybox").unwrap(), a);
+        assert_eq!(st.resolve("busybox:latest").unwrap(), a);
+        assert_eq!(st.resolve("docker.io/library/busybox").unwrap(), a);
+        assert_eq!(st.resolve("myrepo/bb:v1").unwrap(), a);
+        assert_eq!(st.resolve("localhost:5000/x:1").unwrap(), b);
+        assert_eq!(st.resolve(&a.to_string()).unwrap(), a);
+        assert_eq!(st.resolve(a.hex()).unwrap(), a);
+        assert_eq!(st.resolve("abc1").unwrap(), a);
+        assert_eq!(st.resolve(&c.hex()[..12]).unwrap(), c);
+        // a tag wins over an ID prefix
+        assert_eq!(st.resolve("cccc").unwrap(), b);
+        assert!(!st.is_id_name("cccc", &c));
+        assert!(st.is_id_name("ccccc", &c));
+        assert!(st.is_id_name(&a.to_string(), &a));
+        assert!(!st.is_id_name("busybox", &a));
+        // ambiguous prefix and unknown names
+        assert_eq!(
+            st.resolve("abc").unwrap_err().to_string(),
+            "No such image: abc:latest"
+        );
+        assert_eq!(
+            st.resolve("nope").unwrap_err().to_string(),
+            "No such image: nope:latest"
+        );
+        assert_eq!(
+            st.resolve("myrepo/bb").unwrap_err().to_string(),
+            "No such image: myrepo/bb:latest"
+        );
+        assert_eq!(
+            st.resolve("UPPER").unwrap_err().to_string(),
+            "No such image: UPPER"
+        );
+        let missing = format!("sha256:{}", "d".repeat(64));
+        assert_eq!(
+            st.resolve(&missing).unwrap_err().to_string(),
+            format!("No such image: {missing}")
+        );
+    }
+
+    #[test]
+    fn records_and_sharing() {
+        let (mut st, a, _, _) = state();
+        let rec = st.record(&st.images[&a]);
+        let mut tags: Vec<_> = rec.repo_tags.iter().map(|r| r.familiar_string()).collect();
+        tags.sort();
+        assert_eq!(tags, vec!["busybox:latest", "myrepo/bb:v1"]);
+        assert!(rec.repo_digests.is_empty());
+        let d = Digest::of(b"layer");
+        st.images.get_mut(&a).unwrap().chain_ids = vec![d.clone()];
+        st.layer_sizes.insert(d.clone(), 42);
+        assert_eq!(st.image_size(&st.images[&a]), 42);
+        assert_eq!(st.chain_users(&d, None), 1);
+        assert_eq!(st.chain_users(&d, Some(&a)), 0);
+        assert_eq!(chain_ids(std::slice::from_ref(&d)), vec![d]);
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -6,6 +6,7 @@ use axum::extract::{MatchedPath, Path, State};
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Json, Router};
+use serde_json::{Value, json};
 
 use super::AppState;
 use crate::error::{DaemonError, Result};
@@ -25,9 +26,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
         .route("/events", get(not_implemented))
-        .route("/system/df", get(not_implemented))
         .route("/containers/create", post(not_implemented))
-        .route("/containers/prune", post(not_implemented))
+        .route("/containers/prune", post(containers_prune))
         .route("/containers/{id}", delete(not_implemented))
         .route("/containers/{id}/{action}", any_method())
         .route("/exec/{id}/json", get(not_implemented))
@@ -35,12 +35,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/commit", post(not_implemented))
         .route("/build", post(not_implemented))
         .route("/auth", post(not_implemented))
-        .route("/volumes", get(not_implemented))
+        .route("/volumes", get(volumes_list))
         .route("/volumes/create", post(not_implemented))
-        .route("/volumes/prune", post(not_implemented))
+        .route("/volumes/prune", post(volumes_prune))
         .route("/networks", get(not_implemented))
         .route("/networks/create", post(not_implemented))
-        .route("/networks/prune", post(not_implemented))
+        .route("/networks/prune", post(networks_prune))
         .route("/networks/{id}/{action}", post(not_implemented))
         .route("/plugins", get(not_implemented))
 }
@@ -50,6 +50,27 @@ fn any_method() -> MethodRouter<AppState> {
         .post(not_implemented)
         .put(not_implemented)
         .head(not_implemented)
+}
+
+/// `POST /containers/prune`: there are no containers yet, so nothing to prune (`docker system
+/// prune` calls this first).
+async fn containers_prune() -> Json<Value> {
+    Json(json!({"ContainersDeleted": null, "SpaceReclaimed": 0}))
+}
+
+/// `POST /networks/prune`: no user networks exist yet.
+async fn networks_prune() -> Json<Value> {
+    Json(json!({"NetworksDeleted": null}))
+}
+
+/// `POST /volumes/prune`: no volumes exist yet.
+async fn volumes_prune() -> Json<Value> {
+    Json(json!({"VolumesDeleted": null, "SpaceReclaimed": 0}))
+}
+
+/// `GET /volumes`: no volumes exist yet.
+async fn volumes_list() -> Json<Value> {
+    Json(json!({"Volumes": [], "Warnings": null}))
 }
 
 /// `GET /containers/json`: there are no containers yet.

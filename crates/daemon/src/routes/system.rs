@@ -1,6 +1,6 @@
 //! `/_ping`, `/version`, `/info`, `/build/prune`.
 
-use api_types::models::{BuildPruneResponse, SystemInfo, SystemVersion};
+use api_types::models::{BuildPruneResponse, ImageSummary, SystemInfo, SystemVersion};
 use api_types::{API_VERSION, MIN_API_VERSION};
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -17,6 +17,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/build/prune", post(build_prune))
+        .route("/system/df", get(system_df))
 }
 
 /// `HEAD|GET /_ping`: the first call of every CLI command; the headers carry the negotiation.
@@ -75,4 +76,26 @@ async fn build_prune() -> Json<BuildPruneResponse> {
         caches_deleted: Some(Vec::new()),
         space_reclaimed: Some(0),
     })
+}
+
+/// `GET /system/df` in the 1.47 shape (bollard's model is the newer `*Usage` one).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DiskUsageBody {
+    layers_size: i64,
+    images: Vec<ImageSummary>,
+    containers: Vec<serde_json::Value>,
+    volumes: Vec<serde_json::Value>,
+    build_cache: Vec<serde_json::Value>,
+}
+
+async fn system_df(State(engine): State<AppState>) -> Result<Json<DiskUsageBody>> {
+    let usage = engine.disk_usage().await?;
+    Ok(Json(DiskUsageBody {
+        layers_size: usage.layers_size,
+        images: usage.images,
+        containers: Vec::new(),
+        volumes: Vec::new(),
+        build_cache: Vec::new(),
+    }))
 }
