@@ -26,6 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     svc2.load(std::fs::File::open(&out)?, &mut |_| {})?;
     println!("load saved: {:?}", t.elapsed());
-    std::fs::remove_dir_all(&dir)?;
+    if std::env::var_os("KEEP").is_none() {
+        std::fs::remove_dir_all(&dir)?;
+    } else {
+        println!("kept {}", dir.display());
+    }
     Ok(())
 }

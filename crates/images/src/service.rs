@@ -198,6 +198,9 @@ impl ImageService {
         config: &ImageConfig,
         sizes: &HashMap<Digest, u64>,
     ) -> Result<()> {
+        for (c, s) in sizes {
+            st.layer_sizes.insert(c.clone(), *s);
+        }
         if st.images.contains_key(id) {
             return Ok(());
         }
@@ -205,9 +208,7 @@ impl ImageService {
         self.disk.write_meta(id, &meta)?;
         let img = crate::store::Image::new(id.clone(), config.clone(), meta);
         for c in &img.chain_ids {
-            if let Some(s) = sizes.get(c) {
-                st.layer_sizes.insert(c.clone(), *s);
-            } else if !st.layer_sizes.contains_key(c) {
+            if !st.layer_sizes.contains_key(c) {
                 let s = self.snaps.get(c).map(|i| i.size).unwrap_or(0);
                 st.layer_sizes.insert(c.clone(), s);
             }

@@ -321,6 +321,16 @@ fn raw_append(b: &mut tar::Builder<File>, path: &str, data: &[u8]) {
     b.append(&h, data).unwrap();
 }
 
+fn raw_append_vec(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
 #[test]
 fn hostile_archives_are_refused_cleanly() {
     let Some(bb) = fixture("busybox.tar") else {
@@ -409,6 +419,39 @@ fn hostile_archives_are_refused_cleanly() {
     let e = load_file(&svc, &a).unwrap_err();
     assert!(matches!(e, ImagesError::InvalidArchive(_)), "{e}");
 
+    // 6. a verified layer whose content escapes: refused by the layer applier
+    let a = dir.path().join("evil-layer.tar");
+    {
+        let mut layer = tar::Builder::new(Vec::new());
+        raw_append_vec(&mut layer, "../../evil", b"x");
+        let layer = layer.into_inner().unwrap();
+        let diff = images::Digest::of(&layer);
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff.to_string()]},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!([
+            {"Config": "c.json", "RepoTags": ["evil:layer"], "Layers": ["l/layer.tar"]}
+        ]))
+        .unwrap();
+        let mut b = tar::Builder::new(File::create(&a).unwrap());
+        for (p, d) in [
+            ("c.json", config),
+            ("l/layer.tar", layer),
+            ("manifest.json", manifest),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, p, &d[..]).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let e = load_file(&svc, &a).unwrap_err();
+    assert!(matches!(e, ImagesError::Storage(_)), "{e}");
+    assert!(svc.get("evil:layer").is_err());
+
     assert_eq!(
         std::fs::read(root.join("images/repositories.json")).unwrap(),
         repos
@@ -430,7 +473,12 @@ fn import_with_changes() {
     let dir = tempfile::tempdir().unwrap();
     let svc = ImageService::open(dir.path()).unwrap();
     let opts = ImportOptions {
-        changes: vec![r#"CMD ["sh"]"#.into(), "ENV A=1".into(), "EXPOSE 80".into()],
+        changes: vec![
+            r#"CMD ["sh"]"#.into(),
+            "ENV A=1".into(),
+            "EXPOSE 80".into(),
+            "LABEL a=b".into(),
+        ],
         message: Some("hello".into()),
         reference: Some(Reference::parse_normalized("imported").unwrap()),
         platform: None,
@@ -452,6 +500,13 @@ fn import_with_changes() {
     assert_eq!(rec.config.comment.as_deref(), Some("hello"));
     assert_eq!(rec.config.history[0].comment.as_deref(), Some("hello"));
     assert!(rec.created.is_some());
+    let by_label = |l: &str| ListFilter {
+        labels: vec![l.to_string()],
+        ..Default::default()
+    };
+    assert_eq!(svc.list(&by_label("a")).unwrap().len(), 1);
+    assert_eq!(svc.list(&by_label("a=b")).unwrap().len(), 1);
+    assert_eq!(svc.list(&by_label("a=c")).unwrap().len(), 0);
     // the diff ID is the digest of the uncompressed tar
     let raw = std::fs::read(&rootfs).unwrap();
     assert_eq!(rec.config.rootfs.diff_ids[0], images::Digest::of(&raw));
