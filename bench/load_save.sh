@@ -15,8 +15,9 @@ cleanup() {
   sleep 2; rm -rf "$work" || true
 }
 trap cleanup EXIT
+echo '{}' > "$work/daemon.json"
 target/release/berthd -H "unix://$bsock" --data-root "$work/berth-root" --exec-root "$work/berth-exec" \
-  --pidfile "$work/berthd.pid" --config-file "$work/none.json" 2>"$work/berthd.log" &
+  --pidfile "$work/berthd.pid" --config-file "$work/daemon.json" 2>"$work/berthd.log" &
 dockerd -H "unix://$dsock" --data-root "$work/docker-root" --exec-root "$work/docker-exec" \
   --pidfile "$work/docker.pid" --bridge=none --iptables=false --containerd-namespace=bench \
   >"$work/dockerd.log" 2>&1 &

@@ -25,17 +25,26 @@ impl ApiVersion {
     /// Parses `1.47`; None when the text is not two dot-separated numbers.
     pub fn parse(s: &str) -> Option<Self> {
         let (a, b) = s.split_once('.')?;
-        Some(Self { major: a.parse().ok()?, minor: b.parse().ok()? })
+        Some(Self {
+            major: a.parse().ok()?,
+            minor: b.parse().ok()?,
+        })
     }
 
     /// The version berthd advertises.
     pub fn current() -> Self {
-        Self { major: 1, minor: 47 }
+        Self {
+            major: 1,
+            minor: 47,
+        }
     }
 
     /// The oldest version berthd accepts.
     pub fn minimum() -> Self {
-        Self { major: 1, minor: 24 }
+        Self {
+            major: 1,
+            minor: 24,
+        }
     }
 }
 
@@ -52,7 +61,10 @@ mod tests {
     #[test]
     fn versions_parse_and_order_numerically() {
         assert_eq!(ApiVersion::parse(API_VERSION), Some(ApiVersion::current()));
-        assert_eq!(ApiVersion::parse(MIN_API_VERSION), Some(ApiVersion::minimum()));
+        assert_eq!(
+            ApiVersion::parse(MIN_API_VERSION),
+            Some(ApiVersion::minimum())
+        );
         assert!(ApiVersion::parse("1.9").unwrap() < ApiVersion::parse("1.10").unwrap());
         assert_eq!(ApiVersion::parse("1"), None);
         assert_eq!(ApiVersion::parse("x.1"), None);

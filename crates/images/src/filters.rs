@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::service::{ImageRecord, ImageService, ListFilter};
 use crate::store::Image;
-use crate::{ImagesError, Result};
+use crate::{ImagesError, Reference, Result};
 
 /// Go's `path.Match` (`*`, `?`, `[…]`, `\` escapes; `*` and `?` do not match `/`).
 /// A malformed pattern never matches.
@@ -212,7 +212,7 @@ pub(crate) fn list(svc: &ImageService, f: &ListFilter) -> Result<Vec<ImageRecord
         .collect();
     let mut out: Vec<ImageRecord> = Vec::new();
     for img in st.images.values() {
-        let rec = st.record(img);
+        let mut rec = st.record(img);
         let dangling = rec.repo_tags.is_empty() && rec.repo_digests.is_empty();
         if let Some(want) = f.dangling
             && want != rec.repo_tags.is_empty()
@@ -226,12 +226,16 @@ pub(crate) fn list(svc: &ImageService, f: &ListFilter) -> Result<Vec<ImageRecord
             continue;
         }
         if !f.references.is_empty() {
-            let hit = rec.repo_tags.iter().chain(&rec.repo_digests).any(|r| {
+            // As moby does, the answer keeps only the references that matched, so
+            // `images bb` lists the `bb` tags of an image and not its other names.
+            let matches = |r: &Reference| {
                 f.references.iter().any(|p| {
                     path_match(p, &r.familiar_string()) || path_match(p, &r.familiar_name())
                 })
-            });
-            if !hit {
+            };
+            rec.repo_tags.retain(matches);
+            rec.repo_digests.retain(matches);
+            if rec.repo_tags.is_empty() && rec.repo_digests.is_empty() {
                 continue;
             }
         }

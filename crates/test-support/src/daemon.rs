@@ -17,14 +17,22 @@ pub fn bin_path(name: &str) -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
 /// The real docker CLI used by end-to-end tests.
 pub fn docker_cli() -> PathBuf {
     let p = PathBuf::from("/usr/local/bin/docker");
-    if p.is_file() { p } else { PathBuf::from("docker") }
+    if p.is_file() {
+        p
+    } else {
+        PathBuf::from("docker")
+    }
 }
 
 /// A running berthd of our own.
@@ -47,20 +55,29 @@ impl TestDaemon {
 
     /// Starts berthd with extra flags.
     pub fn start_with(extra: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir_in("/tmp").expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         let data_root = dir.path().join("root");
         Self::start_in(dir, data_root, extra)
     }
 
     /// Starts berthd on an existing data root (e.g. to test restarts), in a new temp dir.
     pub fn start_on(data_root: &Path, extra: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir_in("/tmp").expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         Self::start_in(dir, data_root.to_path_buf(), extra)
     }
 
     fn start_in(dir: tempfile::TempDir, data_root: PathBuf, extra: &[&str]) -> Self {
         let socket = dir.path().join("berth.sock");
         let exec_root = dir.path().join("exec");
+        // An empty daemon.json of its own, so the host's /etc/berth/daemon.json never applies.
+        let config = dir.path().join("daemon.json");
+        std::fs::write(&config, "{}\n").expect("write daemon.json");
         let child = Command::new(bin_path("berthd"))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
@@ -71,14 +88,20 @@ impl TestDaemon {
             .arg("--pidfile")
             .arg(dir.path().join("berthd.pid"))
             .arg("--config-file")
-            .arg(dir.path().join("no-daemon.json"))
+            .arg(&config)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("berthd.log")).expect("log file"))
             .spawn()
             .expect("spawn berthd");
-        let mut d = Self { dir, child: Some(child), socket, data_root, exec_root };
+        let mut d = Self {
+            dir,
+            child: Some(child),
+            socket,
+            data_root,
+            exec_root,
+        };
         d.wait_ready();
         d
     }
@@ -177,9 +200,13 @@ impl Drop for TestDaemon {
 
 /// Whether something answers `GET /_ping` with 200 on this socket.
 pub fn ping(socket: &Path) -> bool {
-    let Ok(mut s) = UnixStream::connect(socket) else { return false };
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = Vec::new();

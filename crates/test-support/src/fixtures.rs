@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// `../shared/images` beside the project, if it exists.
 pub fn shared_images_dir() -> Option<PathBuf> {
-    let dir = crate::workspace_root().parent()?.join("shared").join("images");
+    let dir = crate::workspace_root()
+        .parent()?
+        .join("shared")
+        .join("images");
     dir.is_dir().then_some(dir)
 }
 
@@ -45,8 +48,8 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// The busybox applets linked in `/bin` of the made image (a small, sufficient set).
 const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "mkdir", "rm", "touch",
-    "ps", "top", "hostname", "wc", "head", "tail", "grep", "sed", "find", "stat", "uname",
+    "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "mkdir", "rm", "touch", "ps",
+    "top", "hostname", "wc", "head", "tail", "grep", "sed", "find", "stat", "uname",
 ];
 
 fn busybox_layer(busybox: &Path) -> std::io::Result<Vec<u8>> {
@@ -59,7 +62,12 @@ fn busybox_layer(busybox: &Path) -> std::io::Result<Vec<u8>> {
         h.set_mtime(0);
         b.append_data(&mut h, name, std::io::empty())
     };
-    for (d, mode) in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("root", 0o700)] {
+    for (d, mode) in [
+        ("bin", 0o755),
+        ("etc", 0o755),
+        ("tmp", 0o1777),
+        ("root", 0o700),
+    ] {
         dir(&mut b, d, mode)?;
     }
     let data = std::fs::read(busybox)?;
@@ -77,7 +85,10 @@ fn busybox_layer(busybox: &Path) -> std::io::Result<Vec<u8>> {
         b.append_link(&mut h, format!("bin/{applet}"), "busybox")?;
     }
     for (name, text) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+        ),
         ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
     ] {
         let mut h = tar::Header::new_gnu();
@@ -124,6 +135,53 @@ pub fn build_busybox_archive(dir: &Path, busybox: &Path, tag: &str) -> std::io::
     Ok(out)
 }
 
+/// The images a docker-save archive (plain or gzip) declares: `(RepoTags, image ID)` per entry
+/// of its manifest.json, the ID being `sha256:` + the config blob's name.
+pub fn archive_images(path: &Path) -> Vec<(Vec<String>, String)> {
+    let file = File::open(path).expect("open archive");
+    let mut head = [0u8; 2];
+    let gz = {
+        use std::io::Read;
+        File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+            && head == [0x1f, 0x8b]
+    };
+    let reader: Box<dyn std::io::Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut ar = tar::Archive::new(reader);
+    for entry in ar.entries().expect("entries") {
+        let entry = entry.expect("entry");
+        if entry.path().expect("path").to_str() == Some("manifest.json") {
+            let manifest: serde_json::Value = serde_json::from_reader(entry).expect("manifest");
+            return manifest
+                .as_array()
+                .expect("manifest array")
+                .iter()
+                .map(|m| {
+                    let tags = m["RepoTags"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|t| t.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let config = m["Config"].as_str().expect("Config");
+                    let hex = config
+                        .trim_start_matches("blobs/sha256/")
+                        .trim_end_matches(".json");
+                    (tags, format!("sha256:{hex}"))
+                })
+                .collect();
+        }
+    }
+    panic!("{} has no manifest.json", path.display());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,41 +199,12 @@ mod tests {
             names.push(e.unwrap().path().unwrap().display().to_string());
         }
         assert!(names.contains(&"manifest.json".to_string()));
-        assert_eq!(names.iter().filter(|n| n.starts_with("blobs/sha256/")).count(), 2);
-    }
-}
-
-/// The images a docker-save archive (plain or gzip) declares: `(RepoTags, image ID)` per entry
-/// of its manifest.json, the ID being `sha256:` + the config blob's name.
-pub fn archive_images(path: &Path) -> Vec<(Vec<String>, String)> {
-    let file = File::open(path).expect("open archive");
-    let mut head = [0u8; 2];
-    let gz = {
-        use std::io::Read;
-        File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
-    };
-    let reader: Box<dyn std::io::Read> =
-        if gz { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
-    let mut ar = tar::Archive::new(reader);
-    for entry in ar.entries().expect("entries") {
-        let entry = entry.expect("entry");
-        if entry.path().expect("path").to_str() == Some("manifest.json") {
-            let manifest: serde_json::Value = serde_json::from_reader(entry).expect("manifest");
-            return manifest
-                .as_array()
-                .expect("manifest array")
+        assert_eq!(
+            names
                 .iter()
-                .map(|m| {
-                    let tags = m["RepoTags"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
-                        .unwrap_or_default();
-                    let config = m["Config"].as_str().expect("Config");
-                    let hex = config.trim_start_matches("blobs/sha256/").trim_end_matches(".json");
-                    (tags, format!("sha256:{hex}"))
-                })
-                .collect();
-        }
+                .filter(|n| n.starts_with("blobs/sha256/"))
+                .count(),
+            2
+        );
     }
-    panic!("{} has no manifest.json", path.display());
 }

@@ -2,6 +2,8 @@
 //! (/usr/local/bin/docker) and by `berth`, with the archives in ../shared/images (or a busybox
 //! image made from Debian's busybox-static where ../shared is absent).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,7 +26,10 @@ fn load(d: &TestDaemon, archive: &Path) -> String {
 fn ingest_is_empty(d: &TestDaemon) -> bool {
     let dir = d.data_root.join("content/ingest");
     std::fs::read_dir(&dir)
-        .map(|r| r.filter_map(Result::ok).all(|e| e.file_name().to_string_lossy().ends_with(".lock")))
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .all(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        })
         .unwrap_or(true)
 }
 
@@ -64,18 +69,32 @@ fn load_list_inspect_and_history_busybox() {
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
 
     let out = ok(&d.docker(&["images"]));
-    let row = out.lines().find(|l| l.starts_with("busybox")).unwrap_or_else(|| panic!("{out}"));
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("busybox"))
+        .unwrap_or_else(|| panic!("{out}"));
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], "latest");
     assert_eq!(cols[2], &id[7..19]);
 
     let out = ok(&d.docker(&["images", "-q", "--no-trunc"]));
     assert_eq!(out.trim(), id);
-    let out = ok(&d.docker(&["image", "inspect", "-f", "{{.Id}} {{index .RepoTags 0}} {{.Os}}", "busybox"]));
+    let out = ok(&d.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}} {{index .RepoTags 0}} {{.Os}}",
+        "busybox",
+    ]));
     assert_eq!(out.trim(), format!("{id} busybox:latest linux"));
     let out = ok(&d.docker(&["inspect", "--format", "{{json .Config.Cmd}}", &id[7..19]]));
     assert_eq!(out.trim(), r#"["sh"]"#);
-    let out = ok(&d.docker(&["inspect", "-f", "{{.RootFS.Type}} {{len .RootFS.Layers}}", "busybox:latest"]));
+    let out = ok(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.RootFS.Type}} {{len .RootFS.Layers}}",
+        "busybox:latest",
+    ]));
     assert_eq!(out.trim(), "layers 1");
     let out = ok(&d.docker(&["history", "busybox"]));
     assert!(out.starts_with("IMAGE"), "{out}");
@@ -83,7 +102,11 @@ fn load_list_inspect_and_history_busybox() {
 
     // berth shows the same image.
     let out = ok(&d.berth(&["images"]));
-    assert!(out.lines().any(|l| l.starts_with("busybox") && l.contains(&id[7..19])), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("busybox") && l.contains(&id[7..19])),
+        "{out}"
+    );
     let out = ok(&d.berth(&["image", "inspect", "-f", "{{.Id}}", "busybox"]));
     assert_eq!(out.trim(), id);
     let out = ok(&d.berth(&["history", "busybox"]));
@@ -120,7 +143,10 @@ fn berth_load_from_stdin_and_save_to_stdout() {
         .unwrap();
     ok(&out);
     let images = fixtures::archive_images(&saved);
-    assert_eq!(images, vec![(vec!["busybox:latest".to_string()], id.clone())]);
+    assert_eq!(
+        images,
+        vec![(vec!["busybox:latest".to_string()], id.clone())]
+    );
 
     let other = TestDaemon::start();
     let out = ok(&other.berth(&["load", "-i", saved.to_str().unwrap()]));
@@ -136,15 +162,28 @@ fn save_round_trips_and_passes_skopeo() {
     load(&d, &archive);
     ok(&d.docker(&["tag", "busybox", "example.com/team/bb:v1"]));
     let saved = d.dir().join("bb.tar");
-    ok(&d.docker(&["save", "-o", saved.to_str().unwrap(), "busybox", "example.com/team/bb:v1"]));
+    ok(&d.docker(&[
+        "save",
+        "-o",
+        saved.to_str().unwrap(),
+        "busybox",
+        "example.com/team/bb:v1",
+    ]));
 
+    // One manifest entry per image, carrying every name it was saved under (as docker does).
     let images = fixtures::archive_images(&saved);
-    assert_eq!(images.len(), 2, "{images:?}");
-    assert!(images.iter().all(|(_, i)| *i == id));
+    let tags = vec![
+        "busybox:latest".to_string(),
+        "example.com/team/bb:v1".to_string(),
+    ];
+    assert_eq!(images, vec![(tags, id.clone())]);
 
     if which("skopeo") {
         let out = std::process::Command::new("skopeo")
-            .args(["inspect", &format!("docker-archive:{}:busybox:latest", saved.display())])
+            .args([
+                "inspect",
+                &format!("docker-archive:{}:busybox:latest", saved.display()),
+            ])
             .output()
             .unwrap();
         let text = ok(&out);
@@ -157,7 +196,10 @@ fn save_round_trips_and_passes_skopeo() {
 
     let other = TestDaemon::start();
     let out = ok(&other.docker(&["load", "-i", saved.to_str().unwrap()]));
-    assert!(out.contains("busybox:latest") && out.contains("example.com/team/bb:v1"), "{out}");
+    assert!(
+        out.contains("busybox:latest") && out.contains("example.com/team/bb:v1"),
+        "{out}"
+    );
     let out = ok(&other.docker(&["inspect", "-f", "{{.Id}}", "example.com/team/bb:v1"]));
     assert_eq!(out.trim(), id);
 
@@ -221,9 +263,16 @@ fn import_with_changes_and_message() {
     let cfg = ok(&d.docker(&["inspect", "-f", "{{json .Config}}", "imported:v1"]));
     let cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
     assert_eq!(cfg["Cmd"], serde_json::json!(["sh", "-c", "echo hi"]));
-    let env: Vec<&str> = cfg["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let env: Vec<&str> = cfg["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(env.contains(&"A=1") && env.contains(&"B=two"), "{env:?}");
-    assert!(cfg["ExposedPorts"].get("80/tcp").is_some() && cfg["ExposedPorts"].get("53/udp").is_some());
+    assert!(
+        cfg["ExposedPorts"].get("80/tcp").is_some() && cfg["ExposedPorts"].get("53/udp").is_some()
+    );
     assert_eq!(cfg["WorkingDir"], "/tmp");
     assert_eq!(cfg["User"], "nobody");
     assert_eq!(cfg["Labels"]["team"], "berth");
@@ -268,21 +317,31 @@ fn tag_rmi_and_prune() {
     assert_eq!(out.trim(), "Untagged: b2:v1");
     // By ID with several tags: refused without force.
     let err = fails(&d.docker(&["rmi", short]));
-    assert!(err.contains("must be forced") && err.contains("referenced in multiple repositories"), "{err}");
+    assert!(
+        err.contains("must be forced") && err.contains("referenced in multiple repositories"),
+        "{err}"
+    );
     let out = ok(&d.berth(&["rmi", "localhost:5000/team/b3"]));
-    assert!(out.contains("Untagged: localhost:5000/team/b3:latest"), "{out}");
+    assert!(
+        out.contains("Untagged: localhost:5000/team/b3:latest"),
+        "{out}"
+    );
     // The last tag: untag and delete.
     let out = ok(&d.docker(&["rmi", "busybox"]));
     assert!(out.contains("Untagged: busybox:latest"), "{out}");
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");
     assert_eq!(ok(&d.docker(&["images", "-q"])).trim(), "");
-    let snapshots = std::fs::read_dir(d.data_root.join("snapshots")).unwrap().count();
+    let snapshots = std::fs::read_dir(d.data_root.join("snapshots"))
+        .unwrap()
+        .count();
     assert_eq!(snapshots, 0, "layers of a deleted image are removed");
 
     // Prune: an untagged (dangling) image goes; a tagged one stays.
     load(&d, &archive);
     let rootfs = fixtures::busybox_rootfs(d.dir());
-    let dangling = ok(&d.docker(&["import", rootfs.to_str().unwrap()])).trim().to_string();
+    let dangling = ok(&d.docker(&["import", rootfs.to_str().unwrap()]))
+        .trim()
+        .to_string();
     let out = ok(&d.docker(&["images", "--filter", "dangling=true", "-q", "--no-trunc"]));
     assert_eq!(out.trim(), dangling);
     let out = ok(&d.docker(&["image", "prune", "-f"]));
@@ -314,7 +373,10 @@ fn bad_input_gets_clear_errors_and_the_daemon_keeps_serving() {
 
     // A hostile entry name.
     let hostile = d.dir().join("hostile.tar");
-    write_raw_tar(&hostile, &[("../../escape", b"x"), ("manifest.json", b"[]")]);
+    write_raw_tar(
+        &hostile,
+        &[("../../escape", b"x"), ("manifest.json", b"[]")],
+    );
     let err = fails(&d.docker(&["load", "-i", hostile.to_str().unwrap()]));
     assert!(err.contains("escape") || err.contains(".."), "{err}");
     assert!(!d.data_root.parent().unwrap().join("escape").exists());
@@ -330,13 +392,28 @@ fn bad_input_gets_clear_errors_and_the_daemon_keeps_serving() {
     assert!(err.contains("No such image: nosuchimage:v9"), "{err}");
 
     // API versions out of range.
-    let out = d.docker_cmd().env("DOCKER_API_VERSION", "1.48").args(["images"]).output().unwrap();
+    let out = d
+        .docker_cmd()
+        .env("DOCKER_API_VERSION", "1.48")
+        .args(["images"])
+        .output()
+        .unwrap();
     let err = fails(&out);
     assert!(err.contains("client version 1.48 is too new"), "{err}");
-    let out = d.docker_cmd().env("DOCKER_API_VERSION", "1.23").args(["images"]).output().unwrap();
+    let out = d
+        .docker_cmd()
+        .env("DOCKER_API_VERSION", "1.23")
+        .args(["images"])
+        .output()
+        .unwrap();
     let err = fails(&out);
     assert!(err.contains("too old"), "{err}");
-    let out = d.docker_cmd().env("DOCKER_API_VERSION", "1.24").args(["images"]).output().unwrap();
+    let out = d
+        .docker_cmd()
+        .env("DOCKER_API_VERSION", "1.24")
+        .args(["images"])
+        .output()
+        .unwrap();
     ok(&out);
 
     // Nothing half-written stays; the daemon still answers and the store still works.
@@ -366,7 +443,8 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
             data[n] ^= 0xff;
             changed = true;
         }
-        out.append_data(&mut h, e.path().unwrap(), data.as_slice()).unwrap();
+        out.append_data(&mut h, e.path().unwrap(), data.as_slice())
+            .unwrap();
     }
     out.finish().unwrap();
     assert!(changed);
@@ -379,9 +457,10 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
 #[test]
 fn nginx_loads_saves_and_shares_its_base_layer() {
     require_root!();
-    let (Some(nginx), Some(redis)) =
-        (fixtures::shared_image("nginx.tar.gz"), fixtures::shared_image("redis.tar.gz"))
-    else {
+    let (Some(nginx), Some(redis)) = (
+        fixtures::shared_image("nginx.tar.gz"),
+        fixtures::shared_image("redis.tar.gz"),
+    ) else {
         eprintln!("../shared/images absent: skipped");
         return;
     };
@@ -391,9 +470,17 @@ fn nginx_loads_saves_and_shares_its_base_layer() {
     let out = ok(&d.docker(&["inspect", "-f", "{{len .RootFS.Layers}}", "nginx"]));
     assert_eq!(out.trim(), "2");
     let nginx_id = fixtures::archive_images(&nginx)[0].1.clone();
-    assert_eq!(ok(&d.docker(&["inspect", "-f", "{{.Id}}", "nginx"])).trim(), nginx_id);
+    assert_eq!(
+        ok(&d.docker(&["inspect", "-f", "{{.Id}}", "nginx"])).trim(),
+        nginx_id
+    );
     // The shared Debian base is unpacked once: 3 snapshots for 2 two-layer images.
-    assert_eq!(std::fs::read_dir(d.data_root.join("snapshots")).unwrap().count(), 3);
+    assert_eq!(
+        std::fs::read_dir(d.data_root.join("snapshots"))
+            .unwrap()
+            .count(),
+        3
+    );
     let page = d.data_root.join("snapshots");
     assert!(page.is_dir());
 
@@ -401,10 +488,18 @@ fn nginx_loads_saves_and_shares_its_base_layer() {
     ok(&d.docker(&["save", "-o", saved.to_str().unwrap(), "nginx"]));
     let other = TestDaemon::start();
     load(&other, &saved);
-    assert_eq!(ok(&other.docker(&["inspect", "-f", "{{.Id}}", "nginx"])).trim(), nginx_id);
+    assert_eq!(
+        ok(&other.docker(&["inspect", "-f", "{{.Id}}", "nginx"])).trim(),
+        nginx_id
+    );
     // Deleting nginx keeps redis's (shared) base layer.
     ok(&d.docker(&["rmi", "nginx"]));
-    assert_eq!(std::fs::read_dir(d.data_root.join("snapshots")).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_dir(d.data_root.join("snapshots"))
+            .unwrap()
+            .count(),
+        2
+    );
     ok(&d.docker(&["image", "inspect", "redis"]));
 }
 
@@ -414,10 +509,18 @@ fn daemon_socket_lock_and_clean_shutdown() {
     let mut d = TestDaemon::start();
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660, "socket mode");
-    let root_mode = std::fs::metadata(&d.data_root).unwrap().permissions().mode() & 0o777;
+    let root_mode = std::fs::metadata(&d.data_root)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(root_mode, 0o711, "data root mode");
     let pidfile = d.dir().join("berthd.pid");
-    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(Some(pid), d.pid());
 
     // A second berthd on the same data root refuses to start.
@@ -432,14 +535,20 @@ fn daemon_socket_lock_and_clean_shutdown() {
         .arg("--pidfile")
         .arg(d.dir().join("other.pid"))
         .arg("--config-file")
-        .arg(d.dir().join("none.json"))
+        .arg(d.dir().join("daemon.json"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(d.data_root.to_str().unwrap()), "names the data root: {err}");
-    assert!(test_support::daemon::ping(&d.socket), "the first daemon is unaffected");
+    assert!(
+        err.contains(d.data_root.to_str().unwrap()),
+        "names the data root: {err}"
+    );
+    assert!(
+        test_support::daemon::ping(&d.socket),
+        "the first daemon is unaffected"
+    );
 
     let status = d.stop().unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
@@ -459,7 +568,10 @@ fn images_survive_a_daemon_restart() {
     let d2 = TestDaemon::start_on(&root, &[]);
     let out = ok(&d2.docker(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]));
     assert!(out.contains(&format!("keep:me {}", &id[7..19])), "{out}");
-    assert!(out.contains(&format!("busybox:latest {}", &id[7..19])), "{out}");
+    assert!(
+        out.contains(&format!("busybox:latest {}", &id[7..19])),
+        "{out}"
+    );
 }
 
 fn which(bin: &str) -> bool {
@@ -494,7 +606,10 @@ struct RealDockerd {
 
 impl RealDockerd {
     fn start(_near: &Path) -> Self {
-        let dir = tempfile::Builder::new().prefix("e2e-dockerd-").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("e2e-dockerd-")
+            .tempdir_in("/tmp")
+            .unwrap();
         let sock = dir.path().join("docker.sock");
         let child = std::process::Command::new("dockerd")
             .arg("-H")
@@ -512,14 +627,21 @@ impl RealDockerd {
             .stderr(std::fs::File::create(dir.path().join("dockerd.log")).unwrap())
             .spawn()
             .unwrap();
-        let d = Self { child, sock, _dir: dir };
+        let d = Self {
+            child,
+            sock,
+            _dir: dir,
+        };
         for _ in 0..600 {
             if test_support::daemon::ping(&d.sock) {
                 return d;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("dockerd did not start: {}", std::fs::read_to_string(d._dir.path().join("dockerd.log")).unwrap_or_default());
+        panic!(
+            "dockerd did not start: {}",
+            std::fs::read_to_string(d._dir.path().join("dockerd.log")).unwrap_or_default()
+        );
     }
 
     fn docker(&self, args: &[&str]) -> std::process::Output {

@@ -2,6 +2,8 @@
 //! Cargo.toml may name only the internal crates its row allows, and a few external crates are
 //! kept at the edge. A new crate must be added to the table here and in the doc.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 
 /// crate → the internal crates it may use in `[dependencies]`.
@@ -74,7 +76,11 @@ fn internal_dependencies_follow_the_table() {
             }
         }
     }
-    assert!(problems.is_empty(), "layering violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "layering violations:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -89,7 +95,11 @@ fn edge_crates_stay_at_the_edge() {
             }
         }
     }
-    assert!(problems.is_empty(), "edge violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "edge violations:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -97,16 +107,30 @@ fn only_the_linux_crate_may_use_unsafe() {
     for (name, table) in &members() {
         let lints = table.get("lints");
         if name == "linux" {
-            assert!(lints.and_then(|l| l.get("rust")).is_some(), "linux keeps its own lint table");
+            assert!(
+                lints.and_then(|l| l.get("rust")).is_some(),
+                "linux keeps its own lint table"
+            );
             continue;
         }
-        let workspace = lints.and_then(|l| l.get("workspace")).and_then(|w| w.as_bool());
-        assert_eq!(workspace, Some(true), "{name} must use the workspace lints (unsafe forbidden)");
+        let workspace = lints
+            .and_then(|l| l.get("workspace"))
+            .and_then(|w| w.as_bool());
+        assert_eq!(
+            workspace,
+            Some(true),
+            "{name} must use the workspace lints (unsafe forbidden)"
+        );
     }
     let root = test_support::workspace_root();
-    let ws: toml::Table =
-        std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
-    assert_eq!(ws["workspace"]["lints"]["rust"]["unsafe_code"].as_str(), Some("forbid"));
+    let ws: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        ws["workspace"]["lints"]["rust"]["unsafe_code"].as_str(),
+        Some("forbid")
+    );
 }
 
 #[test]
