@@ -64,7 +64,8 @@ pub fn decompress<'a>(
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyStats {
-    /// Bytes of regular file content written (hardlinked files counted once): the layer's size.
+    /// Bytes of regular file content written (hardlinked files counted once) plus symlink
+    /// target lengths: the layer's size, as Docker computes it.
     pub size: u64,
     /// Tar entries applied.
     pub entries: u64,
@@ -253,6 +254,8 @@ impl Applier {
                 }
                 self.root
                     .symlink(Path::new(OsStr::from_bytes(&target)), &rel)?;
+                // Docker counts a symlink's size (its target's length) in a layer's size.
+                self.stats.size += target.len() as u64;
             }
             T::Link => {
                 let target_raw = entry
@@ -598,7 +601,7 @@ mod tests {
         ];
         let stats = apply(&dest, archive(&entries).as_slice()).unwrap();
         assert_eq!(stats.entries, 7);
-        assert_eq!(stats.size, 10 + 2 + 3);
+        assert_eq!(stats.size, 10 + 2 + 3 + "../nowhere".len() as u64);
         let d = std::fs::symlink_metadata(dest.join("d")).unwrap();
         assert!(d.is_dir());
         assert_eq!(d.permissions().mode() & 0o7777, 0o1777);
