@@ -7,6 +7,7 @@
 mod error;
 pub mod fs;
 pub mod lock;
+pub mod mount;
 
 pub use error::{LinuxError, Result};
 pub use nix::errno::Errno;
