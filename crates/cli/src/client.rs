@@ -29,6 +29,15 @@ pub(crate) enum CliError {
     /// JSON encoding problems.
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    /// A message (possibly empty: print nothing) with a specific exit code, like docker's
+    /// `StatusError` (container exit codes, 125/126/127 for `run`).
+    #[error("{message}")]
+    Status {
+        /// Exit code.
+        code: i32,
+        /// What to print on stderr (nothing when empty).
+        message: String,
+    },
 }
 
 impl CliError {
@@ -36,6 +45,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 125,
+            CliError::Status { code, .. } => *code,
             _ => 1,
         }
     }

@@ -41,10 +41,16 @@ fn run() -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // Don't wait for a blocked stdin reader (attach/run -i) when the container is gone.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{e}");
+            let text = e.to_string();
+            if !text.is_empty() {
+                eprintln!("{text}");
+            }
             e.exit_code()
         }
     }
@@ -171,7 +177,8 @@ fn required_args(usage_line: &str) -> String {
     let words: Vec<&str> = usage_line.split_whitespace().collect();
     let variadic = words
         .iter()
-        .any(|w| w.ends_with("...]") && !w.starts_with("[ARG"));
+        .any(|w| w.ends_with("...]") && !w.starts_with("[ARG"))
+        || usage_line.contains("[COMMAND] [ARG...]");
     let required = words
         .iter()
         .filter(|w| !w.starts_with('[') && w.chars().any(|c| c.is_ascii_uppercase()))

@@ -12,6 +12,16 @@ use engine::{Engine, EngineConfig};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // `berthd shim <config>`: the per-container shim, before any runtime or logging is set up.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == "shim") {
+        let Some(path) = args.next() else {
+            eprintln!("berthd shim: missing config path");
+            return ExitCode::FAILURE;
+        };
+        let code = engine::run_shim(std::path::Path::new(&path));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -75,6 +75,29 @@ pub enum EngineError {
     /// A blocking task died (panicked or was cancelled).
     #[error("{what} failed unexpectedly")]
     TaskFailed { what: &'static str },
+    /// A container name is taken.
+    #[error(
+        "Conflict. The container name \"{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse { name: String, id: String },
+    /// A container name with characters Docker refuses.
+    #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
+    /// A request that cannot be served as given (no command, bad signal, bad option…).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The request conflicts with the container's state (running, not running, in removal…).
+    #[error("{0}")]
+    Conflict(String),
+    /// The container's process could not be started (keeps the runtime's wording).
+    #[error("{0}")]
+    StartFailed(String),
+    /// The runtime (shim, spec builder) failed.
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    /// A kernel call (mount, openat2) failed.
+    #[error(transparent)]
+    Sys(#[from] linux::LinuxError),
 }
 
 impl EngineError {
@@ -92,6 +115,18 @@ impl EngineError {
                 ErrorKind::NotFound
             }
             Self::NotSupported { .. } => ErrorKind::NotImplemented,
+            Self::NameInUse { .. } | Self::Conflict(_) => ErrorKind::Conflict,
+            Self::InvalidName(_) | Self::InvalidRequest(_) | Self::StartFailed(_) => {
+                ErrorKind::InvalidArgument
+            }
+            Self::Runtime(e) => match e {
+                runtime::RuntimeError::InvalidSpec(_) | runtime::RuntimeError::StartFailed(_) => {
+                    ErrorKind::InvalidArgument
+                }
+                runtime::RuntimeError::NotRunning(_) => ErrorKind::Conflict,
+                _ => ErrorKind::Internal,
+            },
+            Self::Sys(_) => ErrorKind::Internal,
         }
     }
 }

@@ -182,8 +182,9 @@ impl Engine {
     ) -> Result<Vec<ImageDeleteResponseItem>> {
         validate_name(name)?;
         let name = name.to_string();
+        let ctrs = std::sync::Arc::clone(&self.containers);
         self.blocking("image delete", move |svc| {
-            let items = svc.delete(&name, force, noprune, &|_| None)?;
+            let items = svc.delete(&name, force, noprune, &|d| ctrs.image_user(&d.to_string()))?;
             Ok(items.into_iter().map(delete_item).collect())
         })
         .await
@@ -198,8 +199,9 @@ impl Engine {
             labels: filters.get("label"),
             labels_not: filters.get("label!"),
         };
+        let ctrs = std::sync::Arc::clone(&self.containers);
         self.blocking("image prune", move |svc| {
-            let report = svc.prune(&filter, &|_| None)?;
+            let report = svc.prune(&filter, &|d| ctrs.image_user(&d.to_string()))?;
             Ok(ImagePruneResponse {
                 images_deleted: Some(report.deleted.into_iter().map(delete_item).collect()),
                 space_reclaimed: Some(to_i64(report.space_reclaimed)),

@@ -20,7 +20,11 @@
 //!   images/
 //!     repositories.json             reference -> image ID, written atomically
 //!     meta/<id-hex>.json            per-image record (last tag time, repo digests, parent)
-//!   containers/<id>/                config, state, logs      (later issues)
+//!   containers/<id>/
+//!     config.v2.json                the container record (config, host config, state), 0600
+//!     init/ diff/ work/ rootfs/     init layer, overlay upper/work dirs and mount point
+//!     hostname hosts resolv.conf    bind-mounted into the container
+//!     <id>-json.log                 the json-file log (rotated to .1, .2, …)
 //!   volumes/<name>/_data            named volumes            (later issues)
 //!   networks/                       network records          (later issues)
 //!   builder/                        build cache              (later issues)
@@ -28,8 +32,13 @@
 //! <exec-root>/                      default /run/berth: runtime state, gone on reboot
 //!   berth.sock                      the API socket (by default)
 //!   berthd.pid                      the daemon's pid file (by default)
+//!   containers/<id>/                a shim's state (bundle, shim.sock, exit.json)
+//!   runtime/                        libcontainer's state root
+//!   (c/<short-id>/ and rt/ instead when the exec root is too deep for socket paths)
 //! ```
 
+mod containers;
+mod containers_ops;
 mod error;
 mod filters;
 mod images_ops;
@@ -46,6 +55,7 @@ use images::ImageService;
 use linux::LinuxError;
 use linux::lock::LockFile;
 
+pub use containers::{AttachRequest, LogsRequest, WaitCondition, WaitFuture, WaitResult};
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};
@@ -69,6 +79,7 @@ pub struct Engine {
     config: EngineConfig,
     id: String,
     images: Arc<ImageService>,
+    containers: Arc<containers::Containers>,
     /// Held for the engine's lifetime; dropping it releases the data root.
     _lock: LockFile,
 }
@@ -86,11 +97,14 @@ impl Engine {
 
         let lock = lock_data_root(data_root)?;
         let id = engine_id(data_root)?;
-        let images = ImageService::open(data_root)?;
+        let images = Arc::new(ImageService::open(data_root)?);
+        let containers =
+            containers::Containers::open(data_root, &config.exec_root, Arc::clone(&images))?;
         Ok(Self {
             config,
             id,
-            images: Arc::new(images),
+            images,
+            containers,
             _lock: lock,
         })
     }
@@ -103,11 +117,6 @@ impl Engine {
     /// The exec root this engine uses.
     pub fn exec_root(&self) -> &Path {
         &self.config.exec_root
-    }
-
-    /// `docker container inspect`: no containers exist yet.
-    pub async fn container_inspect(&self, id: &str) -> Result<()> {
-        Err(EngineError::NoSuchContainer(id.to_string()))
     }
 
     /// `docker network inspect`: no networks exist yet.
@@ -170,6 +179,11 @@ fn engine_id(data_root: &Path) -> Result<String> {
     f.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
     fs::rename(&tmp, &path).map_err(|e| io_err("rename", &path, e))?;
     Ok(id)
+}
+
+/// Runs the container shim (`berthd shim <config>`); returns the process exit code.
+pub fn run_shim(config_path: &Path) -> i32 {
+    runtime::shim::main(config_path)
 }
 
 /// Formats a time as Go's RFC3339Nano (trailing zeros of the fraction dropped).

@@ -36,6 +36,14 @@ impl Engine {
             .map_err(|_| crate::EngineError::TaskFailed { what: "info" })?;
         info.id = Some(id);
         info.images = Some(i64::try_from(images).unwrap_or(i64::MAX));
+        let recs = self.containers.records();
+        let count = |f: &dyn Fn(&str) -> bool| {
+            i64::try_from(recs.iter().filter(|r| f(&r.state.status)).count()).unwrap_or(0)
+        };
+        info.containers = Some(count(&|_| true));
+        info.containers_running = Some(count(&|s| s == "running"));
+        info.containers_paused = Some(count(&|s| s == "paused"));
+        info.containers_stopped = Some(count(&|s| s != "running" && s != "paused"));
         Ok(info)
     }
 

@@ -501,6 +501,17 @@ impl Root {
             .map_err(sys("lstat", rel))
     }
 
+    /// The metadata of what `rel` names, following symlinks (all of them resolved inside the
+    /// root), e.g. to check a container's executable before starting it.
+    pub fn stat(&self, rel: &Path) -> Result<Stat> {
+        let fd = self
+            .open_in(rel, OFlag::O_PATH, Mode::empty())
+            .map_err(sys("stat", rel))?;
+        nix::sys::stat::fstat(fd.as_raw_fd())
+            .map(Stat::from)
+            .map_err(sys("stat", rel))
+    }
+
     /// Like [`Root::lstat`], but `None` when nothing is there (or a parent is missing).
     pub fn try_lstat(&self, rel: &Path) -> Result<Option<Stat>> {
         match self.lstat(rel) {

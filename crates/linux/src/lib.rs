@@ -8,6 +8,7 @@ mod error;
 pub mod fs;
 pub mod lock;
 pub mod mount;
+pub mod process;
 
 pub use error::{LinuxError, Result};
 pub use nix::errno::Errno;

@@ -15,7 +15,10 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
             reason: "not valid UTF-8",
         })?;
         if s.contains([',', ':']) {
-            return Err(LinuxError::BadPath { path: l.clone(), reason: "contains ',' or ':'" });
+            return Err(LinuxError::BadPath {
+                path: l.clone(),
+                reason: "contains ',' or ':'",
+            });
         }
         if i > 0 {
             lower.push(':');
@@ -34,20 +37,30 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
         MsFlags::empty(),
         Some(data.as_str()),
     )
-    .map_err(|errno| LinuxError::Sys { op: "mount overlay on", path: target.to_path_buf(), errno })
+    .map_err(|errno| LinuxError::Sys {
+        op: "mount overlay on",
+        path: target.to_path_buf(),
+        errno,
+    })
 }
 
 /// Unmounts `target` (lazily, so a busy mount never blocks cleanup). Not mounted is not an error.
 pub fn unmount(target: &Path) -> Result<()> {
     match nix::mount::umount2(target, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(errno) => Err(LinuxError::Sys { op: "unmount", path: target.to_path_buf(), errno }),
+        Err(errno) => Err(LinuxError::Sys {
+            op: "unmount",
+            path: target.to_path_buf(),
+            errno,
+        }),
     }
 }
 
 /// Whether `path` is a mount point (it appears in /proc/self/mountinfo).
 pub fn is_mountpoint(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let want = path.to_string_lossy();
     info.lines().any(|l| l.split(' ').nth(4) == Some(&want))
 }

@@ -4,10 +4,15 @@
 //! (the OCI spec), `shim.json` ([`ShimConfig`]), `shim.sock`, `shim.pid` and, once the container
 //! has exited, `exit.json` ([`ExitStatus`], written atomically by the shim).
 
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use crate::Result;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
 use crate::oci_spec::runtime::Spec;
+use crate::{Result, RuntimeError};
 
 /// What the shim needs to run one container. Written to `<state_dir>/shim.json`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -70,13 +75,99 @@ impl Shim {
     /// process has started, or returns the start failure ([`crate::RuntimeError::StartFailed`],
     /// keeping the runtime's wording). Nothing is left behind on failure.
     pub fn start(shim_binary: &Path, config: &ShimConfig, spec: &Spec) -> Result<(Self, Started)> {
-        let _ = (shim_binary, config, spec);
-        unimplemented!()
+        let shim = Self {
+            state_dir: config.state_dir.clone(),
+        };
+        match shim.start_inner(shim_binary, config, spec) {
+            Ok(pid) => Ok((shim, Started { pid })),
+            Err(e) => {
+                shim.remove_runtime_state(&config.runtime_root, &config.id);
+                let _ = std::fs::remove_dir_all(&config.state_dir);
+                Err(e)
+            }
+        }
+    }
+
+    fn start_inner(&self, shim_binary: &Path, config: &ShimConfig, spec: &Spec) -> Result<i32> {
+        let dir = &config.state_dir;
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RuntimeError::Io { op, path, source }
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir.join("bundle"))
+            .map_err(io("create state dir", dir))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        let spec_json = serde_json::to_vec(spec)
+            .map_err(|e| RuntimeError::InvalidSpec(format!("runtime spec: {e}")))?;
+        let cfg_path = dir.join("bundle/config.json");
+        std::fs::write(&cfg_path, spec_json).map_err(io("write", &cfg_path))?;
+        let shim_json = dir.join("shim.json");
+        let cfg = serde_json::to_vec(config).map_err(|e| self.err(e.to_string()))?;
+        std::fs::write(&shim_json, cfg).map_err(io("write", &shim_json))?;
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+
+        let mut child = Command::new(shim_binary)
+            .arg("shim")
+            .arg(&shim_json)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io("spawn shim", shim_binary))?;
+        let stdout = child.stdout.take();
+        // The spawned process forks the real shim and exits at once.
+        let _ = child.wait();
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let line = line.trim_end();
+        if let Some(pid) = line.strip_prefix("ok ") {
+            return pid
+                .trim()
+                .parse()
+                .map_err(|_| self.err(format!("bad readiness line {line:?}")));
+        }
+        if let Some(msg) = line.strip_prefix("error ") {
+            return Err(RuntimeError::StartFailed(msg.to_string()));
+        }
+        Err(RuntimeError::StartFailed(format!(
+            "shim exited without reporting ({line:?})"
+        )))
+    }
+
+    fn remove_runtime_state(&self, runtime_root: &Path, id: &str) {
+        let dir = runtime_root.join(id);
+        if !id.is_empty() && dir.exists() {
+            if let Ok(mut c) = libcontainer::container::Container::load(dir.clone()) {
+                let _ = c.delete(true);
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    fn id(&self) -> String {
+        self.state_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    fn err(&self, reason: String) -> RuntimeError {
+        RuntimeError::Shim {
+            id: self.id(),
+            reason,
+        }
     }
 
     /// A handle on an existing state directory (after a berthd restart).
     pub fn open(state_dir: &Path) -> Self {
-        Self { state_dir: state_dir.to_path_buf() }
+        Self {
+            state_dir: state_dir.to_path_buf(),
+        }
     }
 
     /// The state directory.
@@ -84,32 +175,101 @@ impl Shim {
         &self.state_dir
     }
 
+    fn shim_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.state_dir.join("shim.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Whether the shim process is still there.
     pub fn alive(&self) -> bool {
-        unimplemented!()
+        self.shim_pid().is_some_and(|pid| {
+            pid > 0
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+                // An exited shim not yet reaped by its new parent is a zombie: not alive.
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        })
     }
 
     /// The exit status, if the container has exited (reads `exit.json`).
     pub fn exit_status(&self) -> Option<ExitStatus> {
-        unimplemented!()
+        let bytes = std::fs::read(self.state_dir.join("exit.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    async fn connect(&self) -> std::io::Result<tokio::net::UnixStream> {
+        tokio::net::UnixStream::connect(self.state_dir.join("shim.sock")).await
+    }
+
+    /// Sends one request line and reads one reply line (None: no socket, or no reply).
+    async fn request(&self, req: serde_json::Value) -> Option<String> {
+        let mut sock = self.connect().await.ok()?;
+        let mut line = serde_json::to_vec(&req).ok()?;
+        line.push(b'\n');
+        sock.write_all(&line).await.ok()?;
+        let mut reply = String::new();
+        let n = tokio::io::BufReader::new(sock)
+            .read_line(&mut reply)
+            .await
+            .ok()?;
+        (n > 0).then_some(reply)
     }
 
     /// Waits until the container exits and returns how. Works whether the shim is still
     /// running (it answers when the process ends) or already gone (reads `exit.json`).
+    ///
+    /// If the shim died without writing `exit.json` (killed, crashed), the container is
+    /// reported as killed: exit code 137 (128 + SIGKILL), not OOM-killed, finished now.
     pub async fn wait(&self) -> Result<ExitStatus> {
-        unimplemented!()
+        loop {
+            if let Some(reply) = self.request(serde_json::json!({"op": "wait"})).await
+                && let Ok(st) = serde_json::from_str::<ExitStatus>(&reply)
+            {
+                return Ok(st);
+            }
+            if let Some(st) = self.exit_status() {
+                return Ok(st);
+            }
+            if !self.alive() {
+                // One more look: the shim writes exit.json before it goes away.
+                if let Some(st) = self.exit_status() {
+                    return Ok(st);
+                }
+                return Ok(ExitStatus {
+                    exit_code: 137,
+                    oom_killed: false,
+                    finished_at: crate::logs::format_time(&chrono::Utc::now()),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn simple(&self, req: serde_json::Value) -> Result<()> {
+        let Some(reply) = self.request(req).await else {
+            return Err(RuntimeError::NotRunning(self.id()));
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&reply).map_err(|e| self.err(format!("bad reply: {e}")))?;
+        match v.get("error").and_then(|e| e.as_str()) {
+            Some(e) => Err(self.err(e.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Sends a signal to the container's init process.
     pub async fn kill(&self, signal: i32) -> Result<()> {
-        let _ = signal;
-        unimplemented!()
+        self.simple(serde_json::json!({"op": "kill", "signal": signal}))
+            .await
     }
 
     /// Resizes the container's pty (rows, cols).
     pub async fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        let _ = (rows, cols);
-        unimplemented!()
+        self.simple(serde_json::json!({"op": "resize", "rows": rows, "cols": cols}))
+            .await
     }
 
     /// Opens an attach stream: the returned socket carries the container's output as Docker's
@@ -118,12 +278,40 @@ impl Shim {
     /// shutting down the write side is stdin EOF (closes the container's stdin when
     /// `stdin_once`). Output from before the attach is not replayed (logs are for that).
     pub async fn attach(&self, opts: AttachOptions) -> Result<tokio::net::UnixStream> {
-        let _ = opts;
-        unimplemented!()
+        let mut sock = self
+            .connect()
+            .await
+            .map_err(|_| RuntimeError::NotRunning(self.id()))?;
+        let req = serde_json::json!({
+            "op": "attach", "stdin": opts.stdin, "stdout": opts.stdout, "stderr": opts.stderr,
+        });
+        let mut line = serde_json::to_vec(&req).map_err(|e| self.err(e.to_string()))?;
+        line.push(b'\n');
+        sock.write_all(&line)
+            .await
+            .map_err(|_| RuntimeError::NotRunning(self.id()))?;
+        sock.flush()
+            .await
+            .map_err(|_| RuntimeError::NotRunning(self.id()))?;
+        Ok(sock)
     }
 
     /// Removes the state directory and libcontainer's state, once the container has exited.
     pub fn cleanup(&self) -> Result<()> {
-        unimplemented!()
+        let cfg: Option<ShimConfig> = std::fs::read(self.state_dir.join("shim.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(cfg) = cfg {
+            self.remove_runtime_state(&cfg.runtime_root, &cfg.id);
+        }
+        match std::fs::remove_dir_all(&self.state_dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(RuntimeError::Io {
+                op: "remove state dir",
+                path: self.state_dir.clone(),
+                source,
+            }),
+        }
     }
 }

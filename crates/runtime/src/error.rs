@@ -21,7 +21,11 @@ pub enum RuntimeError {
     Shim { id: String, reason: String },
     /// An I/O error on a path we name.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// libcontainer failed.
     #[error("runtime: {0}")]
     Libcontainer(String),

@@ -11,7 +11,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("api-types", &[]),
     ("cli", &["api-types"]),
     ("daemon", &["engine", "api-types"]),
-    ("engine", &["images", "storage", "runtime", "linux", "api-types"]),
+    (
+        "engine",
+        &["images", "storage", "runtime", "linux", "api-types"],
+    ),
     ("images", &["storage"]),
     ("storage", &["linux"]),
     ("runtime", &["linux"]),

@@ -1,12 +1,22 @@
 //! Command-line definitions (docker's flags and aliases) and dispatch.
 
 mod archive;
+mod container;
+mod create;
 mod images;
+mod ps;
+mod run;
+mod stream;
 mod system;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::client::{CliError, Client, host_from_env};
+use container::{
+    AttachArgs, ContainerCommand, ContainersArgs, CreateArgs, ExecArgs, KillArgs, LogsArgs,
+    PortArgs, PsArgs, RenameArgs, RmArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+};
+use run::RunArgs;
 
 /// A self-sufficient runtime for containers
 #[derive(Debug, Parser)]
@@ -70,6 +80,45 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Return low-level information on Docker objects
     Inspect(InspectArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +151,7 @@ pub(crate) enum ImageCommand {
     Prune(PruneArgs),
 }
 
-const FORMAT_HELP: &str = "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
+pub(crate) const FORMAT_HELP: &str = "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
 
 #[derive(Debug, Args)]
 pub(crate) struct FormatArgs {
@@ -313,6 +362,67 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             images::inspect(&client, &a).await
         }
         Command::Image(ImageCommand::Prune(a)) => images::prune(&client, &a).await,
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            let a = InspectArgs {
+                format: a.format,
+                size: a.size,
+                kind: Some("container".to_string()),
+                names: a.names,
+            };
+            images::inspect(&client, &a).await
+        }
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            run::create(&client, &a).await
+        }
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            run::run(&client, &a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            run::start(&client, &a).await
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            run::attach(&client, &a).await
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+            run::exec(&client, &a).await
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            container::stop(&client, &a).await
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            container::restart(&client, &a).await
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            container::kill(&client, &a).await
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => {
+            container::rm(&client, &a).await
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            container::wait(&client, &a).await
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            container::rename(&client, &a).await
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            container::logs(&client, &a).await
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(&client, &a).await,
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            container::top(&client, &a).await
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            container::port(&client, &a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            container::update(&client, &a).await
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            container::pause(&client, &a).await
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            container::unpause(&client, &a).await
+        }
     }
 }
 

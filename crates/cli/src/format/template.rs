@@ -650,10 +650,54 @@ impl Exec {
             }
             return self.call(name, args);
         }
+        if let Arg::Field(path) = first
+            && let Some((method, parent)) = path.split_last()
+            && (cmd.len() > 1 || piped.is_some())
+        {
+            // A method call with arguments, e.g. `{{.Label "com.example"}}`.
+            let recv = walk_fields(dot.clone(), parent)?;
+            let mut args = Vec::with_capacity(cmd.len());
+            for a in &cmd[1..] {
+                args.push(self.arg(a, dot)?);
+            }
+            if let Some(p) = piped {
+                args.push(p);
+            }
+            return self.method(&recv, method, args);
+        }
         if cmd.len() > 1 || piped.is_some() {
             return err(format!("can't give argument to non-function {first:?}"));
         }
         self.arg(first, dot)
+    }
+
+    /// Methods with one string argument are modelled as a hidden `Name()` object field
+    /// mapping the argument to the result (missing keys give "").
+    fn method(
+        &mut self,
+        recv: &Value,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, TemplateError> {
+        if self.header && name == "Label" {
+            // docker's SubHeaderContext.Label: the last dotted part, `-`/`_` as spaces.
+            exact(name, &args, 1)?;
+            let text = string_of(&args[0]);
+            let last = text.rsplit('.').next().unwrap_or_default();
+            return Ok(Value::Str(last.replace(['-', '_'], " ")));
+        }
+        match recv.field(&format!("{name}()")) {
+            Value::Obj(pairs) => {
+                exact(name, &args, 1)?;
+                let key = string_of(&args[0]);
+                Ok(pairs
+                    .into_iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v)
+                    .unwrap_or(Value::Str(String::new())))
+            }
+            _ => err(format!("can't give argument to non-function .{name}")),
+        }
     }
 
     fn call(&mut self, name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {

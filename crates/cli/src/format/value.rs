@@ -70,6 +70,11 @@ impl Value {
     }
 }
 
+/// Hidden method tables (`Label()`) used by templates; never printed.
+fn is_hidden(key: &str) -> bool {
+    key.ends_with("()")
+}
+
 /// Go's json encoder escapes `<`, `>`, `&`, U+2028 and U+2029 inside strings.
 pub(crate) fn go_escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -106,7 +111,8 @@ impl fmt::Display for Value {
                 f.write_str("]")
             }
             Value::Obj(o) => {
-                let mut sorted: Vec<&(String, Value)> = o.iter().collect();
+                let mut sorted: Vec<&(String, Value)> =
+                    o.iter().filter(|(k, _)| !is_hidden(k)).collect();
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
                 f.write_str("map[")?;
                 for (i, (k, v)) in sorted.iter().enumerate() {
@@ -136,8 +142,8 @@ impl Serialize for Value {
                 seq.end()
             }
             Value::Obj(o) => {
-                let mut map = s.serialize_map(Some(o.len()))?;
-                for (k, v) in o {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in o.iter().filter(|(k, _)| !is_hidden(k)) {
                     map.serialize_entry(k, v)?;
                 }
                 map.end()

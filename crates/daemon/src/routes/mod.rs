@@ -1,5 +1,6 @@
 //! The router and what every handler shares: query parameters parsed as moby parses them.
 
+mod containers;
 mod images;
 mod stubs;
 mod system;
@@ -25,6 +26,7 @@ pub(crate) type AppState = Arc<Engine>;
 pub fn app(engine: Arc<Engine>) -> Router {
     let routes = Router::new()
         .merge(system::routes())
+        .merge(containers::routes())
         .merge(images::routes())
         .merge(stubs::routes())
         .fallback(not_found)

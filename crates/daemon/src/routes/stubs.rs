@@ -1,10 +1,9 @@
 //! Endpoints the docker CLI calls that berth has not built yet: empty lists and 404s where the
 //! CLI depends on them (`docker ps`, `docker inspect` fall-through), 501 with a message elsewhere.
 
-use api_types::models::ContainerSummary;
 use axum::extract::{MatchedPath, Path, State};
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -13,8 +12,6 @@ use crate::error::{DaemonError, Result};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/containers/json", get(containers_list))
-        .route("/containers/{id}/json", get(container_inspect))
         .route(
             "/networks/{id}",
             get(network_inspect).delete(not_implemented),
@@ -26,10 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
         .route("/events", get(not_implemented))
-        .route("/containers/create", post(not_implemented))
         .route("/containers/prune", post(containers_prune))
-        .route("/containers/{id}", delete(not_implemented))
-        .route("/containers/{id}/{action}", any_method())
         .route("/exec/{id}/json", get(not_implemented))
         .route("/exec/{id}/{action}", post(not_implemented))
         .route("/commit", post(not_implemented))
@@ -43,13 +37,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/networks/prune", post(networks_prune))
         .route("/networks/{id}/{action}", post(not_implemented))
         .route("/plugins", get(not_implemented))
-}
-
-fn any_method() -> MethodRouter<AppState> {
-    get(not_implemented)
-        .post(not_implemented)
-        .put(not_implemented)
-        .head(not_implemented)
 }
 
 /// `POST /containers/prune`: there are no containers yet, so nothing to prune (`docker system
@@ -71,19 +58,6 @@ async fn volumes_prune() -> Json<Value> {
 /// `GET /volumes`: no volumes exist yet.
 async fn volumes_list() -> Json<Value> {
     Json(json!({"Volumes": [], "Warnings": null}))
-}
-
-/// `GET /containers/json`: there are no containers yet.
-async fn containers_list() -> Json<Vec<ContainerSummary>> {
-    Json(Vec::new())
-}
-
-async fn container_inspect(
-    State(engine): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<()>> {
-    engine.container_inspect(&id).await?;
-    Ok(Json(()))
 }
 
 async fn network_inspect(

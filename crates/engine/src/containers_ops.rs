@@ -1,0 +1,121 @@
+//! The container operations of the engine, as the daemon calls them.
+
+use std::sync::Arc;
+
+use api_types::models::ContainerCreateBody;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::{
+    AttachRequest, ByteStream, Engine, EngineError, Filters, LogsRequest, Result, WaitCondition,
+    WaitFuture,
+};
+
+impl Engine {
+    /// `POST /containers/create`: the new container's ID.
+    pub async fn container_create(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<String> {
+        self.containers.create(name, body).await
+    }
+
+    /// `POST /containers/{id}/start`: false when it was already running (304).
+    pub async fn container_start(&self, id: &str) -> Result<bool> {
+        self.containers.start(id).await
+    }
+
+    /// `POST /containers/{id}/stop`: false when it was not running (304).
+    pub async fn container_stop(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool> {
+        self.containers.stop(id, timeout, signal).await
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn container_restart(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        self.containers.stop(id, timeout, signal).await?;
+        self.containers.start(id).await?;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn container_kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
+        self.containers.kill(id, signal).await
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn container_remove(&self, id: &str, force: bool) -> Result<()> {
+        self.containers.remove(id, force).await
+    }
+
+    /// `POST /containers/{id}/wait`: resolves the container now; the future answers later.
+    pub fn container_wait(&self, id: &str, condition: WaitCondition) -> Result<WaitFuture> {
+        self.containers.wait(id, condition)
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub fn container_rename(&self, id: &str, name: &str) -> Result<()> {
+        self.containers.rename(id, name)
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn container_resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
+        self.containers.resize(id, rows, cols).await
+    }
+
+    /// `GET /containers/json`.
+    pub async fn containers_list(
+        &self,
+        all: bool,
+        limit: Option<i64>,
+        size: bool,
+        filters: &Filters,
+    ) -> Result<Vec<Value>> {
+        let c = Arc::clone(&self.containers);
+        let filters = filters.clone();
+        tokio::task::spawn_blocking(move || c.list(all, limit, size, &filters))
+            .await
+            .map_err(|_| EngineError::TaskFailed {
+                what: "container list",
+            })?
+    }
+
+    /// `GET /containers/{id}/json`.
+    pub async fn container_inspect(&self, id: &str, size: bool) -> Result<Value> {
+        let c = Arc::clone(&self.containers);
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || c.inspect(&id, size))
+            .await
+            .map_err(|_| EngineError::TaskFailed {
+                what: "container inspect",
+            })?
+    }
+
+    /// `GET /containers/{id}/logs`: whether the container has a tty, and the frames.
+    pub fn container_logs(&self, id: &str, req: LogsRequest) -> Result<(bool, ByteStream)> {
+        self.containers.logs(id, req)
+    }
+
+    /// Validates an attach before the hijack; returns whether the container has a tty.
+    pub fn container_attach_check(&self, id: &str) -> Result<bool> {
+        self.containers.attach_check(id)
+    }
+
+    /// Runs an attach session on the hijacked connection.
+    pub async fn container_attach<S>(&self, id: &str, req: AttachRequest, client: S) -> Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.containers.attach(id, req, client).await
+    }
+}

@@ -1,0 +1,180 @@
+//! Process helpers for the container shim: detaching (fork + setsid), closing inherited file
+//! descriptors, SIGPIPE disposition, and the pty window size.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, Signal};
+use nix::unistd::ForkResult;
+
+use crate::{LinuxError, Result};
+
+fn sys(op: &'static str) -> impl FnOnce(Errno) -> LinuxError {
+    move |errno| LinuxError::Sys {
+        op,
+        path: PathBuf::new(),
+        errno,
+    }
+}
+
+/// Which side of [`detach`] we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detached {
+    /// The original process: it should return (exit) at once, so the child is reparented.
+    Parent,
+    /// The detached child: a new session leader, no longer a child of the original parent
+    /// once that exits.
+    Child,
+}
+
+/// Forks; the child becomes a session leader (`setsid`). Call only while single-threaded.
+pub fn detach() -> Result<Detached> {
+    // SAFETY: the shim calls this right after exec, before it starts any thread, so the child
+    // is a faithful copy of a single-threaded process and may run arbitrary code.
+    // JUSTIFICATION: detaching from berthd (so the shim is not its child and survives it) needs a
+    // fork; std offers no fork that continues running Rust code in the child.
+    let forked = unsafe { nix::unistd::fork() }.map_err(sys("fork"))?;
+    match forked {
+        ForkResult::Parent { .. } => Ok(Detached::Parent),
+        ForkResult::Child => {
+            nix::unistd::setsid().map_err(sys("setsid"))?;
+            Ok(Detached::Child)
+        }
+    }
+}
+
+/// Closes every file descriptor from `first` upwards except those in `keep`.
+pub fn close_fds_from(first: i32, keep: &[i32]) -> Result<()> {
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|fd| *fd >= first).collect();
+    keep.sort_unstable();
+    let mut lo = first;
+    for k in keep.into_iter().chain(std::iter::once(i32::MAX)) {
+        if k > lo {
+            let hi = if k == i32::MAX {
+                u32::MAX
+            } else {
+                (k - 1) as u32
+            };
+            close_range(lo as u32, hi)?;
+        }
+        lo = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+fn close_range(first: u32, last: u32) -> Result<()> {
+    // SAFETY: close_range(2) only closes descriptors in the range; callers exclude every fd they
+    // still own (a Rust object owning a closed fd would later close a reused number), which the
+    // shim guarantees by calling this at start-up before opening anything.
+    // JUSTIFICATION: nix 0.29 has no close_range wrapper; looping over close() up to the fd
+    // limit (1M here) would be slow.
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_close_range,
+            first as nix::libc::c_uint,
+            last as nix::libc::c_uint,
+            0 as nix::libc::c_uint,
+        )
+    };
+    Errno::result(r).map(drop).map_err(sys("close_range"))
+}
+
+/// Ignores SIGPIPE (`true`) or restores its default action (`false`).
+///
+/// The shim ignores it so a vanished client gives EPIPE instead of killing it, but restores the
+/// default while the container's init is cloned, since ignored signals survive execve.
+pub fn ignore_sigpipe(ignore: bool) -> Result<()> {
+    let handler = if ignore {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    // SAFETY: SIG_IGN and SIG_DFL are not functions, so no handler code can run in signal context.
+    // JUSTIFICATION: nix exposes signal() only as unsafe; std has no API to change a disposition.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, handler) }
+        .map(drop)
+        .map_err(sys("signal SIGPIPE"))
+}
+
+nix::ioctl_write_ptr_bad!(tiocswinsz, nix::libc::TIOCSWINSZ, nix::libc::winsize);
+
+/// Sets the window size of the terminal `fd` (a pty master).
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    let ws = nix::libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `fd` is a valid open descriptor for the borrow's lifetime, and `ws` is a properly
+    // initialised winsize that outlives the call; TIOCSWINSZ only reads it.
+    // JUSTIFICATION: resizing a pty has no safe wrapper in nix or std.
+    unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }
+        .map(drop)
+        .map_err(sys("ioctl TIOCSWINSZ"))
+}
+
+/// Receives one file descriptor (SCM_RIGHTS) from the connected unix socket `sock`, as the
+/// runtime sends a pty master over its console socket.
+pub fn recv_fd(sock: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(sys("recvmsg"))?;
+    for cmsg in msg.cmsgs().map_err(sys("recvmsg"))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(fd) = fds.first()
+        {
+            // SAFETY: the kernel just installed this descriptor in our table for this message
+            // (SCM_RIGHTS); nothing else owns it, so taking ownership is sound.
+            // JUSTIFICATION: nix returns received descriptors as raw numbers; wrapping them is
+            // the only way to have them closed on drop.
+            return Ok(unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(*fd)
+            });
+        }
+    }
+    Err(LinuxError::Sys {
+        op: "recvmsg (no file descriptor)",
+        path: PathBuf::new(),
+        errno: Errno::EBADMSG,
+    })
+}
+
+/// The highest capability number the running kernel knows (`/proc/sys/kernel/cap_last_cap`).
+pub fn cap_last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// The hard limit of RLIMIT_NOFILE of this process.
+pub fn nofile_hard_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| hard)
+        .unwrap_or(1_048_576)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_last_cap_is_sane() {
+        assert!(cap_last_cap() >= 36);
+    }
+
+    #[test]
+    fn nofile_hard_is_positive() {
+        assert!(nofile_hard_limit() > 0);
+    }
+}

@@ -1,0 +1,322 @@
+//! End-to-end container tests: a real berthd (as root) driven by the real docker CLI. Every
+//! test removes its containers (`docker rm -f`) before its daemon stops, so no container
+//! process or mount outlives it.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use test_support::daemon::{TestDaemon, bin_path, docker_cli, fails, ok, ping};
+use test_support::fixtures;
+use test_support::require_root;
+
+fn load_busybox(d: &TestDaemon) {
+    let archive = fixtures::busybox_archive(d.dir());
+    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
+}
+
+/// Removes every container of the daemon.
+fn rm_all(d: &TestDaemon) {
+    let ids = ok(&d.docker(&["ps", "-aq"]));
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        ok(&d.docker(&args));
+    }
+}
+
+fn no_mounts_under(root: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root = root.to_string_lossy();
+    !info
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&*root)))
+}
+
+#[test]
+fn run_rm_echo_and_exit_codes() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    let out = ok(&d.docker(&["run", "--rm", "busybox", "echo", "hello"]));
+    assert_eq!(out, "hello\n");
+    let out = d.docker(&["run", "busybox", "sh", "-c", "echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let out = d.docker(&["run", "--name", "nocmd", "busybox", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("executable file not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = ok(&d.docker(&["inspect", "-f", "{{.State.ExitCode}}", "nocmd"]));
+    assert_eq!(code.trim(), "127");
+    // --rm removed its container; the others remain.
+    let names = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert_eq!(names.lines().count(), 2, "{names}");
+    rm_all(&d);
+    assert!(no_mounts_under(&d.data_root));
+}
+
+#[test]
+fn detached_logs_stop_rm() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    let id = ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 100",
+    ]));
+    assert_eq!(id.trim().len(), 64);
+    let ps = ok(&d.docker(&["ps", "--format", "{{.Names}} {{.Status}} {{.Command}}"]));
+    assert!(ps.starts_with("s1 Up "), "{ps}");
+    // The log has the line once the shell ran.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = ok(&d.docker(&["logs", "s1"]));
+        if logs == "started\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs: {logs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ts = ok(&d.docker(&["logs", "-t", "s1"]));
+    let (stamp, rest) = ts.split_once(' ').unwrap();
+    assert_eq!(rest, "started\n");
+    assert_eq!(
+        stamp.len(),
+        "2026-11-23T06:00:27.870318289Z".len(),
+        "{stamp}"
+    );
+
+    let pid = ok(&d.docker(&["inspect", "-f", "{{.State.Pid}}", "s1"]));
+    let pid: i32 = pid.trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let out = fails(&d.docker(&["rm", "s1"]));
+    assert!(out.contains("container is running"), "{out}");
+    assert_eq!(ok(&d.docker(&["stop", "-t", "1", "s1"])).trim(), "s1");
+    let st = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(st.starts_with("s1 Exited ("), "{st}");
+    let out = fails(&d.docker(&["kill", "s1"]));
+    assert!(out.contains("is not running"), "{out}");
+    ok(&d.docker(&["rm", "s1"]));
+    let out = fails(&d.docker(&["inspect", "s1"]));
+    assert!(out.contains("No such object"), "{out}");
+    assert!(!d.data_root.join("containers").join(id.trim()).exists());
+    rm_all(&d);
+    assert!(no_mounts_under(&d.data_root));
+}
+
+#[test]
+fn stdin_with_dash_i() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    let mut child = d
+        .docker_cmd()
+        .args(["run", "--rm", "-i", "busybox", "sh", "-c", "cat; exit 4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hi there\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi there\n");
+    assert_eq!(out.status.code(), Some(4));
+    rm_all(&d);
+}
+
+#[test]
+fn ps_inspect_wait_kill_restart_rename_and_conflicts() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    ok(&d.docker(&[
+        "run", "-d", "--name", "web", "-l", "a=b", "busybox", "sleep", "100",
+    ]));
+    let err = fails(&d.docker(&["run", "-d", "--name", "web", "busybox", "true"]));
+    assert!(
+        err.contains("Conflict. The container name \"/web\" is already in use"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&d.docker(&["inspect", "web"]))).unwrap();
+    let c = &v[0];
+    assert_eq!(c["Name"], "/web");
+    assert!(c["Image"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(c["State"]["Status"], "running");
+    assert_eq!(c["State"]["Running"], true);
+    assert_eq!(c["Config"]["Labels"]["a"], "b");
+    assert_eq!(c["Config"]["Cmd"], serde_json::json!(["sleep", "100"]));
+    assert_eq!(c["HostConfig"]["LogConfig"]["Type"], "json-file");
+    assert_eq!(c["GraphDriver"]["Name"], "overlay2");
+    assert!(c["Mounts"].is_array());
+    assert!(c["NetworkSettings"].is_object());
+    let id = c["Id"].as_str().unwrap().to_string();
+    assert_eq!(c["Config"]["Hostname"], &id[..12]);
+
+    let f = ok(&d.docker(&["ps", "-q", "--filter", "label=a=b"]));
+    assert_eq!(f.trim(), &id[..12]);
+    let f = ok(&d.docker(&["ps", "-q", "--filter", "name=nomatch"]));
+    assert!(f.trim().is_empty());
+
+    // wait answers once killed.
+    let waiter = d
+        .docker_cmd()
+        .args(["wait", "web"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ok(&d.docker(&["kill", "web"]));
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "137");
+
+    ok(&d.docker(&["restart", "web"]));
+    let st = ok(&d.docker(&["inspect", "-f", "{{.State.Status}}", "web"]));
+    assert_eq!(st.trim(), "running");
+    ok(&d.docker(&["rename", "web", "web2"]));
+    let names = ok(&d.docker(&["ps", "--format", "{{.Names}}"]));
+    assert_eq!(names.trim(), "web2");
+
+    // rmi refused while a container uses the image.
+    let err = fails(&d.docker(&["rmi", "busybox"]));
+    assert!(
+        err.contains("container") && err.contains(&id[..12]),
+        "{err}"
+    );
+    rm_all(&d);
+    ok(&d.docker(&["rmi", "busybox"]));
+    assert!(no_mounts_under(&d.data_root));
+}
+
+/// A berthd of our own with a fixed exec root, so a second one finds the first one's shims.
+struct Berthd {
+    child: Option<Child>,
+    socket: PathBuf,
+}
+
+impl Berthd {
+    fn start(dir: &Path) -> Self {
+        let socket = dir.join("berth.sock");
+        std::fs::write(dir.join("daemon.json"), "{}\n").unwrap();
+        let child = Command::new(bin_path("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("berthd.pid"))
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ping(&socket) {
+            assert!(Instant::now() < deadline, "berthd did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child: Some(child),
+            socket,
+        }
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(docker_cli())
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).unwrap());
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while c.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn containers_survive_a_daemon_restart() {
+    require_root!();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-e2e-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let archive = fixtures::busybox_archive(dir.path());
+    let mut d = Berthd::start(dir.path());
+    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
+    ok(&d.docker(&["run", "-d", "--name", "live", "busybox", "sleep", "300"]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "dies",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 7",
+    ]));
+    let pid = ok(&d.docker(&["inspect", "-f", "{{.State.Pid}}", "live"]));
+    d.stop();
+    // The containers keep running without the daemon.
+    assert!(Path::new(&format!("/proc/{}", pid.trim())).exists());
+    std::thread::sleep(Duration::from_secs(2));
+    let d = Berthd::start(dir.path());
+    let st = ok(&d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "live"]));
+    assert_eq!(st.trim(), format!("running {}", pid.trim()));
+    let st = ok(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "dies",
+    ]));
+    assert_eq!(st.trim(), "exited 7");
+    // The re-attached watcher still sees the exit.
+    ok(&d.docker(&["stop", "-t", "1", "live"]));
+    let st = ok(&d.docker(&["inspect", "-f", "{{.State.Status}}", "live"]));
+    assert_eq!(st.trim(), "exited");
+    ok(&d.docker(&["rm", "-f", "live", "dies"]));
+    assert!(no_mounts_under(&dir.path().join("root")));
+}
