@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds berth, starts berthd on its default socket (unix:///run/berth/berth.sock, data root
-# /var/lib/berth) unless one already answers there, and does berth's main job so far: load an
-# image and list it, through berth and through the real docker CLI. Run as root.
+# /var/lib/berth) unless one already answers there, and does berth's main job: load an image and
+# run a container from it, through berth and through the real docker CLI. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bins --locked
@@ -24,6 +24,8 @@ else
   target/release/berth load -i "$image"
 fi
 target/release/berth images
+target/release/berth run --rm busybox echo "hello from a berth container"
+docker run --rm busybox sh -c 'echo "hello through the docker CLI, pid $$, host $(hostname)"'
 docker version --format 'docker CLI {{.Client.Version}} -> berthd API {{.Server.APIVersion}}'
 docker images
 echo "berthd is running; stop it with: kill \$(cat /run/berth/berthd.pid)"

@@ -4,8 +4,9 @@
 #   skopeo          checks that `save` output is a valid docker-archive
 #   docker.io       a real dockerd, to check that our archives load into Docker (tests, bench)
 #   hyperfine       side-by-side benchmarks in bench/
+#   libseccomp-dev, pkg-config  build libcontainer's seccomp support (runtime crate)
 set -euo pipefail
-pkgs=(busybox-static skopeo docker.io hyperfine curl)
+pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

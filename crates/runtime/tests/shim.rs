@@ -112,6 +112,12 @@ impl Env {
                 .join(&self.id);
             assert!(!p.exists(), "cgroup left: {}", p.display());
         }
+        // The shared parent goes too once no other test uses it (rmdir fails while busy).
+        if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
+            for d in dirs.flatten() {
+                let _ = std::fs::remove_dir(d.path().join("berth-test"));
+            }
+        }
     }
 }
 
