@@ -294,11 +294,11 @@ async fn inspect_fallthrough_objects_are_404() {
 #[tokio::test]
 async fn unbuilt_endpoints_are_501() {
     let t = test_app();
-    let r = call(&t, Method::GET, "/v1.47/containers/abc/top").await;
+    let r = call(&t, Method::GET, "/v1.47/containers/abc/stats").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(
         r.message(),
-        "GET /containers/{id}/top is not implemented yet"
+        "GET /containers/{id}/stats is not implemented yet"
     );
     let r = call(
         &t,
@@ -376,4 +376,48 @@ async fn second_engine_on_same_root_is_refused() {
             dir.path().join("root").display()
         )
     );
+}
+
+#[tokio::test]
+async fn pause_unpause_top_of_unknown_container_are_404() {
+    let t = test_app();
+    for (method, uri) in [
+        (Method::POST, "/v1.47/containers/nosuch/pause"),
+        (Method::POST, "/v1.47/containers/nosuch/unpause"),
+        (Method::GET, "/v1.47/containers/nosuch/top?ps_args=aux"),
+    ] {
+        let r = call(&t, method, uri).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(r.message(), "No such container: nosuch", "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn container_prune_filters() {
+    let t = test_app();
+    let r = call(
+        &t,
+        Method::POST,
+        "/v1.47/containers/prune?filters=%7B%22until%22%3A%5B%2210m%22%5D%2C%22label%22%3A%5B%22a%3Db%22%5D%7D",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json(),
+        json!({"ContainersDeleted": null, "SpaceReclaimed": 0})
+    );
+    let r = call(
+        &t,
+        Method::POST,
+        "/v1.47/containers/prune?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = call(
+        &t,
+        Method::POST,
+        "/v1.47/containers/prune?filters=%7B%22until%22%3A%5B%22notatime%22%5D%7D",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

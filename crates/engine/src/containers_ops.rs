@@ -7,8 +7,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{
-    AttachRequest, ByteStream, Engine, EngineError, Filters, LogsRequest, Result, WaitCondition,
-    WaitFuture,
+    AttachRequest, ByteStream, ContainerPruneResponse, Engine, EngineError, Filters, LogsRequest,
+    Result, TopResponse, WaitCondition, WaitFuture,
 };
 
 impl Engine {
@@ -61,6 +61,26 @@ impl Engine {
     /// `POST /containers/{id}/wait`: resolves the container now; the future answers later.
     pub fn container_wait(&self, id: &str, condition: WaitCondition) -> Result<WaitFuture> {
         self.containers.wait(id, condition)
+    }
+
+    /// `POST /containers/{id}/pause`: freezes the container's cgroup.
+    pub async fn container_pause(&self, id: &str) -> Result<()> {
+        self.containers.pause(id).await
+    }
+
+    /// `POST /containers/{id}/unpause`: thaws the container's cgroup.
+    pub async fn container_unpause(&self, id: &str) -> Result<()> {
+        self.containers.unpause(id).await
+    }
+
+    /// `GET /containers/{id}/top?ps_args=`: the host's `ps` rows of the container's processes.
+    pub async fn container_top(&self, id: &str, ps_args: &str) -> Result<TopResponse> {
+        self.containers.top(id, ps_args).await
+    }
+
+    /// `POST /containers/prune?filters=`: removes the containers that are not running.
+    pub async fn containers_prune(&self, filters: &Filters) -> Result<ContainerPruneResponse> {
+        self.containers.prune(filters).await
     }
 
     /// `POST /containers/{id}/rename`.

@@ -89,6 +89,12 @@ pub enum EngineError {
     /// The request conflicts with the container's state (running, not running, in removal…).
     #[error("{0}")]
     Conflict(String),
+    /// `unpause` of a container that is not paused (moby answers 500).
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
+    /// `top`: the host's `ps` failed.
+    #[error("{0}")]
+    TopFailed(String),
     /// The container's process could not be started (keeps the runtime's wording).
     #[error("{0}")]
     StartFailed(String),
@@ -106,7 +112,11 @@ impl EngineError {
         match self {
             Self::Images(e) => images_kind(e),
             Self::DataRootInUse { .. } => ErrorKind::Unavailable,
-            Self::Io { .. } | Self::Lock(_) | Self::TaskFailed { .. } => ErrorKind::Internal,
+            Self::Io { .. }
+            | Self::Lock(_)
+            | Self::TaskFailed { .. }
+            | Self::NotPaused(_)
+            | Self::TopFailed(_) => ErrorKind::Internal,
             Self::MalformedFilters { .. }
             | Self::UnknownFilter { .. }
             | Self::InvalidFilterValue { .. }

@@ -55,7 +55,10 @@ use images::ImageService;
 use linux::LinuxError;
 use linux::lock::LockFile;
 
-pub use containers::{AttachRequest, LogsRequest, WaitCondition, WaitFuture, WaitResult};
+pub use containers::{
+    AttachRequest, ContainerPruneResponse, LogsRequest, TopResponse, WaitCondition, WaitFuture,
+    WaitResult,
+};
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};

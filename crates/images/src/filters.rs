@@ -148,7 +148,7 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
 }
 
 /// moby's `timetypes.GetTimestamp`: a duration before now, unix seconds, or an RFC 3339-ish date.
-pub(crate) fn parse_timestamp(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+pub fn parse_timestamp(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let bad = || ImagesError::InvalidFilter(format!("invalid filter 'until={s}'"));
     if let Some(d) = parse_go_duration(s) {
         let d = chrono::Duration::from_std(d).map_err(|_| bad())?;

@@ -21,6 +21,7 @@ mod store;
 
 pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
 pub use error::{ImagesError, Result};
+pub use filters::parse_timestamp;
 pub use reference::Reference;
 pub use service::{
     DeleteItem, HistoryItem, ImageRecord, ImageService, ImportOptions, ListFilter, LoadEvent,

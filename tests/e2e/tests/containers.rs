@@ -320,3 +320,164 @@ fn containers_survive_a_daemon_restart() {
     ok(&d.docker(&["rm", "-f", "live", "dies"]));
     assert!(no_mounts_under(&dir.path().join("root")));
 }
+
+/// Lines in a container's log.
+fn log_lines(d: &TestDaemon, name: &str) -> usize {
+    ok(&d.docker(&["logs", name])).lines().count()
+}
+
+#[test]
+fn pause_unpause_and_stop_while_paused() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    let id = ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.1; done",
+    ]));
+    let id = id.trim().to_string();
+    let err = fails(&d.docker(&["unpause", "ticker"]));
+    assert!(
+        err.contains(&format!("Container {id} is not paused")),
+        "{err}"
+    );
+    assert_eq!(ok(&d.docker(&["pause", "ticker"])).trim(), "ticker");
+    let freezer = format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state");
+    if Path::new(&freezer).exists() {
+        assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    }
+    let ps = ok(&d.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(
+        ps.starts_with("ticker Up ") && ps.trim_end().ends_with("(Paused)"),
+        "{ps}"
+    );
+    let st = ok(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}} {{.State.Running}}",
+        "ticker",
+    ]));
+    assert_eq!(st.trim(), "paused true true");
+    let f = ok(&d.docker(&["ps", "-q", "--filter", "status=paused"]));
+    assert_eq!(f.trim(), &id[..12]);
+    // Frozen: no new output.
+    let n = log_lines(&d, "ticker");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(log_lines(&d, "ticker"), n);
+    let err = fails(&d.docker(&["pause", "ticker"]));
+    assert!(err.contains("already paused"), "{err}");
+
+    assert_eq!(ok(&d.docker(&["unpause", "ticker"])).trim(), "ticker");
+    let st = ok(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "ticker",
+    ]));
+    assert_eq!(st.trim(), "running false");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log_lines(&d, "ticker") <= n {
+        assert!(Instant::now() < deadline, "no output after unpause");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ps = ok(&d.docker(&["ps", "--format", "{{.Status}}"]));
+    assert!(!ps.contains("Paused"), "{ps}");
+
+    // A paused container still stops (thawed so the signal lands).
+    ok(&d.docker(&["pause", "ticker"]));
+    assert_eq!(
+        ok(&d.docker(&["stop", "-t", "1", "ticker"])).trim(),
+        "ticker"
+    );
+    let st = ok(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "ticker",
+    ]));
+    assert_eq!(st.trim(), "exited false");
+    let err = fails(&d.docker(&["pause", "ticker"]));
+    assert!(
+        err.contains(&format!("Container {id} is not running")),
+        "{err}"
+    );
+
+    // kill and rm -f of a paused container work too.
+    ok(&d.docker(&["start", "ticker"]));
+    ok(&d.docker(&["pause", "ticker"]));
+    ok(&d.docker(&["kill", "ticker"]));
+    let st = ok(&d.docker(&["wait", "ticker"]));
+    assert_eq!(st.trim(), "137");
+    ok(&d.docker(&["run", "-d", "--name", "p2", "busybox", "sleep", "100"]));
+    ok(&d.docker(&["pause", "p2"]));
+    ok(&d.docker(&["rm", "-f", "p2"]));
+    rm_all(&d);
+    assert!(no_mounts_under(&d.data_root));
+}
+
+#[test]
+fn top_shows_the_container_processes() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    ok(&d.docker(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "123"]));
+    let pid = ok(&d.docker(&["inspect", "-f", "{{.State.Pid}}", "sleeper"]));
+    let top = ok(&d.docker(&["top", "sleeper"]));
+    let mut lines = top.lines();
+    let header = lines.next().unwrap();
+    assert!(header.contains("PID") && header.contains("CMD"), "{top}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{top}");
+    assert!(rows[0].contains("sleep 123"), "{top}");
+    assert!(rows[0].split_whitespace().any(|f| f == pid.trim()), "{top}");
+    let top = ok(&d.docker(&["top", "sleeper", "-o", "pid,comm"]));
+    assert_eq!(
+        top.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["PID", "COMMAND"]
+    );
+    assert!(
+        top.lines().nth(1).unwrap().trim_end().ends_with("sleep"),
+        "{top}"
+    );
+    ok(&d.docker(&["stop", "-t", "1", "sleeper"]));
+    let err = fails(&d.docker(&["top", "sleeper"]));
+    assert!(err.contains("is not running"), "{err}");
+    rm_all(&d);
+    assert!(no_mounts_under(&d.data_root));
+}
+
+#[test]
+fn container_prune_removes_stopped_containers() {
+    require_root!();
+    let d = TestDaemon::start();
+    load_busybox(&d);
+    let created = ok(&d.docker(&["create", "--name", "c1", "busybox", "true"]));
+    ok(&d.docker(&["run", "--name", "e1", "busybox", "true"]));
+    let e1 = ok(&d.docker(&["inspect", "-f", "{{.Id}}", "e1"]));
+    ok(&d.docker(&["run", "--name", "k1", "-l", "keep=1", "busybox", "true"]));
+    ok(&d.docker(&["run", "-d", "--name", "r1", "busybox", "sleep", "100"]));
+    let out = ok(&d.docker(&["container", "prune", "-f", "--filter", "label!=keep"]));
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains(created.trim()), "{out}");
+    assert!(out.contains(e1.trim()), "{out}");
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+    let names = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["k1", "r1"]);
+    ok(&d.docker(&["container", "prune", "-f"]));
+    let names = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert_eq!(names.trim(), "r1");
+    rm_all(&d);
+    assert!(no_mounts_under(&d.data_root));
+}

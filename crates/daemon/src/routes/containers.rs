@@ -24,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/containers/create", post(create))
         .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
         .route("/containers/{id}/json", get(inspect))
         .route("/containers/{id}", axum::routing::delete(remove))
         .route(
@@ -85,6 +86,12 @@ async fn list(State(engine): State<AppState>, params: Params) -> Result<Response
         .containers_list(params.bool("all"), limit, params.bool("size"), &filters)
         .await?;
     Ok(Json(list).into_response())
+}
+
+/// `POST /containers/prune?filters=`.
+async fn prune(State(engine): State<AppState>, params: Params) -> Result<Response> {
+    let filters = params.filters()?;
+    Ok(Json(engine.containers_prune(&filters).await?).into_response())
 }
 
 async fn inspect(
@@ -192,6 +199,14 @@ async fn post_action(
             )
                 .into_response())
         }
+        "pause" => {
+            engine.container_pause(&id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "unpause" => {
+            engine.container_unpause(&id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         "attach" => attach(engine, id, params, version.map(|v| v.0), req),
         _ => not_found_action(Method::POST, &action),
     }
@@ -282,6 +297,12 @@ async fn get_action(
     params: Params,
     version: Option<axum::Extension<ApiVersion>>,
 ) -> Result<Response> {
+    if action == "top" {
+        let top = engine
+            .container_top(&id, params.get("ps_args").unwrap_or_default())
+            .await?;
+        return Ok(Json(top).into_response());
+    }
     if action != "logs" {
         return not_found_action(Method::GET, &action);
     }

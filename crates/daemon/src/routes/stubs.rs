@@ -23,7 +23,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
         .route("/events", get(not_implemented))
-        .route("/containers/prune", post(containers_prune))
         .route("/exec/{id}/json", get(not_implemented))
         .route("/exec/{id}/{action}", post(not_implemented))
         .route("/commit", post(not_implemented))
@@ -37,12 +36,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/networks/prune", post(networks_prune))
         .route("/networks/{id}/{action}", post(not_implemented))
         .route("/plugins", get(not_implemented))
-}
-
-/// `POST /containers/prune`: there are no containers yet, so nothing to prune (`docker system
-/// prune` calls this first).
-async fn containers_prune() -> Json<Value> {
-    Json(json!({"ContainersDeleted": null, "SpaceReclaimed": 0}))
 }
 
 /// `POST /networks/prune`: no user networks exist yet.

@@ -13,6 +13,7 @@
 mod attach;
 mod merge;
 mod names;
+mod pause;
 mod record;
 mod setup;
 mod views;
@@ -31,6 +32,7 @@ use runtime::{Shim, ShimConfig};
 use tokio::sync::watch;
 
 pub use attach::{AttachRequest, LogsRequest};
+pub use pause::{ContainerPruneResponse, TopResponse};
 use record::{Record, State};
 use setup::Dirs;
 
@@ -132,6 +134,8 @@ pub(crate) struct Containers {
     exec_root: PathBuf,
     pub(crate) images: Arc<ImageService>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
+    /// Where the cgroup hierarchies are mounted (`/sys/fs/cgroup`).
+    cgroup_root: PathBuf,
 }
 
 /// Signal names → numbers (Linux x86/arm).
@@ -236,6 +240,7 @@ impl Containers {
             exec_root: exec_root.to_path_buf(),
             images,
             map: RwLock::new(map),
+            cgroup_root: PathBuf::from(pause::CGROUP_ROOT),
         });
         this.restore();
         Ok(this)
@@ -733,6 +738,7 @@ impl Containers {
             *ctr.backoff.lock().unwrap_or_else(|e| e.into_inner()) = Duration::from_millis(100);
         }
         r.state.running = false;
+        r.state.paused = false;
         r.state.pid = 0;
         r.state.exit_code = code;
         r.state.oom_killed = oom;
@@ -814,6 +820,10 @@ impl Containers {
         if let Err(e) = shim.kill(sig).await {
             tracing::debug!(id = %ctr.id, error = %e, "stop signal");
         }
+        // A frozen process only sees the signal once thawed (moby resumes it the same way).
+        if let Err(e) = self.thaw(&ctr).await {
+            tracing::warn!(id = %ctr.id, error = %e, "cannot thaw the container to stop it");
+        }
         let mut rx = rx;
         let exited = if t < 0 {
             rx.wait_for(|n| n.exits > exits).await.is_ok()
@@ -851,7 +861,14 @@ impl Containers {
                 let _ = r.save(&self.dirs(&ctr.id).dir);
             }
         }
-        match self.shim(&ctr.id).kill(sig).await {
+        let killed = self.shim(&ctr.id).kill(sig).await;
+        if killed.is_ok()
+            && matches!(sig, 9 | 15 | 2)
+            && let Err(e) = self.thaw(&ctr).await
+        {
+            tracing::warn!(id = %ctr.id, error = %e, "cannot thaw the container after a kill");
+        }
+        match killed {
             Ok(()) => Ok(()),
             Err(runtime::RuntimeError::NotRunning(_)) => Err(EngineError::Conflict(format!(
                 "Cannot kill container: {reference}: Container {} is not running",
@@ -893,6 +910,7 @@ impl Containers {
             let still = rx.borrow().running;
             if still {
                 let _ = self.shim(&ctr.id).kill(9).await;
+                let _ = self.thaw(&ctr).await;
                 let _ = tokio::time::timeout(
                     Duration::from_secs(30),
                     rx.wait_for(|n| n.exits > exits || !n.running),
@@ -1121,6 +1139,104 @@ mod tests {
         assert_eq!(next.await.status_code, 0);
         assert_eq!(removed.await.status_code, 0);
         assert!(!d.exists());
+    }
+
+    #[tokio::test]
+    async fn pause_unpause_top_prune_by_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let created = "a".repeat(64);
+        let running = "b".repeat(64);
+        let labelled = "c".repeat(64);
+        for (id, name) in [(&created, "/c1"), (&running, "/r1"), (&labelled, "/l1")] {
+            let d = root.join("containers").join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            let mut r = rec(id, name);
+            if id == &labelled {
+                r.config.labels = Some([("keep".to_string(), "1".to_string())].into());
+            }
+            r.save(&d).unwrap();
+        }
+        let images = Arc::new(ImageService::open(&root).unwrap());
+        let mut c = Containers::open(&root, &dir.path().join("exec"), images).unwrap();
+        // A fake cgroup tree: v1 freezer and pids hierarchies.
+        let cg = dir.path().join("cgroup");
+        let fz = cg.join("freezer/berth").join(&running);
+        std::fs::create_dir_all(&fz).unwrap();
+        std::fs::write(fz.join("freezer.state"), "THAWED").unwrap();
+        Arc::get_mut(&mut c).unwrap().cgroup_root = cg.clone();
+        {
+            // Running without a shim (restore would have settled a saved one as exited).
+            let ctr = c.get("r1").unwrap();
+            let mut r = ctr.rec();
+            r.state.status = "running".into();
+            r.state.running = true;
+            r.state.pid = 1;
+            r.state.started_at = Some(Utc::now());
+        }
+
+        // Not running: 409 for pause and top, moby's 500 for unpause.
+        let e = c.pause("c1").await.unwrap_err();
+        assert_eq!(e.to_string(), format!("Container {created} is not running"));
+        assert_eq!(e.kind(), crate::ErrorKind::Conflict);
+        let e = c.top("c1", "").await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Conflict);
+        let e = c.unpause("c1").await.unwrap_err();
+        assert_eq!(e.to_string(), format!("Container {created} is not paused"));
+        assert_eq!(e.kind(), crate::ErrorKind::Internal);
+        let e = c.unpause("r1").await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Internal);
+
+        // Pause records the state; ps shows "(Paused)"; unpause undoes it.
+        c.pause("r1").await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(fz.join("freezer.state")).unwrap(),
+            "FROZEN"
+        );
+        let r = c.get("r1").unwrap().snapshot();
+        assert!(r.state.paused && r.state.running);
+        assert_eq!(r.state.status, "paused");
+        assert!(r.status_text(Utc::now()).ends_with("(Paused)"));
+        assert!(Record::load(&c.dirs(&running).dir).unwrap().state.paused);
+        assert_eq!(
+            c.pause("r1").await.unwrap_err().kind(),
+            crate::ErrorKind::Conflict
+        );
+        c.unpause("r1").await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(fz.join("freezer.state")).unwrap(),
+            "THAWED"
+        );
+        let r = c.get("r1").unwrap().snapshot();
+        assert!(!r.state.paused);
+        assert_eq!(r.state.status, "running");
+
+        // top: the pids of the cgroup select the host ps rows.
+        let pids = cg.join("pids/berth").join(&running);
+        std::fs::create_dir_all(&pids).unwrap();
+        std::fs::write(
+            pids.join("cgroup.procs"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        let top = c.top("r1", "-ef").await.unwrap();
+        assert!(top.titles.iter().any(|t| t == "PID"));
+        assert_eq!(top.processes.len(), 1, "{top:?}");
+
+        // prune: filters, then everything not running.
+        let mut f = crate::Filters::default();
+        f.add("label!", "keep");
+        let p = c.prune(&f).await.unwrap();
+        assert_eq!(p.containers_deleted, Some(vec![created.clone()]));
+        let mut f = crate::Filters::default();
+        f.add("until", "2000-01-01");
+        assert_eq!(c.prune(&f).await.unwrap().containers_deleted, None);
+        let p = c.prune(&crate::Filters::default()).await.unwrap();
+        assert_eq!(p.containers_deleted, Some(vec![labelled.clone()]));
+        assert_eq!(c.records().len(), 1);
+        let mut f = crate::Filters::default();
+        f.add("dangling", "true");
+        assert!(c.prune(&f).await.is_err());
     }
 
     #[test]

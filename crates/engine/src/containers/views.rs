@@ -65,7 +65,7 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
     total
 }
 
-fn label_match(labels: &HashMap<String, String>, f: &str) -> bool {
+pub(super) fn label_match(labels: &HashMap<String, String>, f: &str) -> bool {
     match f.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
         None => labels.contains_key(f),
