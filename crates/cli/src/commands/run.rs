@@ -184,6 +184,25 @@ async fn spawn_wait(docker: &Docker, id: &str, condition: &str) -> WaitHandle {
     h
 }
 
+/// The end of an attached `run`, `start -a` or `attach`: stop the resize and signal helpers,
+/// and exit 0 on detach, else with the container's exit code from the wait.
+async fn finish_attached(
+    client: &Client,
+    id: &str,
+    end: Result<StreamEnd, CliError>,
+    wait: WaitHandle,
+    helpers: [Option<tokio::task::JoinHandle<()>>; 2],
+) -> Result<(), CliError> {
+    for h in helpers.into_iter().flatten() {
+        h.abort();
+    }
+    if end? == StreamEnd::Detached {
+        wait.abort();
+        return Ok(());
+    }
+    status(finish_wait(client, id, wait).await)
+}
+
 /// The exit status once the streams are done: the wait's code; if the wait does not answer
 /// in time, the container's recorded exit code.
 async fn finish_wait(client: &Client, id: &str, wait: WaitHandle) -> i32 {
@@ -313,17 +332,7 @@ pub(crate) async fn run(client: &Client, args: &RunArgs) -> Result<(), CliError>
             .unwrap_or_else(|e| Err(CliError::Message(e.to_string()))),
         None => Ok(StreamEnd::Closed),
     };
-    if let Some(r) = resize {
-        r.abort();
-    }
-    if let Some(s) = sig {
-        s.abort();
-    }
-    if end? == StreamEnd::Detached {
-        wait.abort();
-        return Ok(());
-    }
-    status(finish_wait(client, &id, wait).await)
+    finish_attached(client, &id, end, wait, [resize, sig]).await
 }
 
 /// `berth start`.
@@ -404,17 +413,7 @@ pub(crate) async fn start(client: &Client, args: &StartArgs) -> Result<(), CliEr
     let end = streams
         .await
         .unwrap_or_else(|e| Err(CliError::Message(e.to_string())));
-    if let Some(r) = resize {
-        r.abort();
-    }
-    if let Some(s) = sig {
-        s.abort();
-    }
-    if end? == StreamEnd::Detached {
-        wait.abort();
-        return Ok(());
-    }
-    status(finish_wait(client, &id, wait).await)
+    finish_attached(client, &id, end, wait, [resize, sig]).await
 }
 
 /// `berth attach`.
@@ -479,17 +478,7 @@ pub(crate) async fn attach(client: &Client, args: &AttachArgs) -> Result<(), Cli
         },
     )
     .await;
-    if let Some(r) = resize {
-        r.abort();
-    }
-    if let Some(s) = sig {
-        s.abort();
-    }
-    if end? == StreamEnd::Detached {
-        wait.abort();
-        return Ok(());
-    }
-    status(finish_wait(client, &id, wait).await)
+    finish_attached(client, &id, end, wait, [resize, sig]).await
 }
 
 /// `berth exec`.
