@@ -26,15 +26,7 @@ impl LockFile {
             path: path.to_path_buf(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| io_err("open lock file", e))?;
+        let file = open_lock_file(path).map_err(|e| io_err("open lock file", e))?;
         let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(f) => f,
             Err((_, Errno::EWOULDBLOCK)) => {
@@ -70,15 +62,7 @@ impl LockFile {
             source,
         };
         loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(nix::libc::O_CLOEXEC)
-                .open(path)
-                .map_err(|e| io_err("open lock file", e))?;
+            let file = open_lock_file(path).map_err(|e| io_err("open lock file", e))?;
             let mut file = file;
             let locked = loop {
                 match Flock::lock(file, FlockArg::LockExclusive) {
@@ -138,6 +122,18 @@ impl LockFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates or opens a lock file: read-write, 0600, close-on-exec, never truncated.
+fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_CLOEXEC)
+        .open(path)
 }
 
 #[cfg(test)]
