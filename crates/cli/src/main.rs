@@ -3,6 +3,7 @@
 mod client;
 mod commands;
 mod format;
+mod raw;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};

@@ -294,12 +294,9 @@ async fn inspect_fallthrough_objects_are_404() {
 #[tokio::test]
 async fn unbuilt_endpoints_are_501() {
     let t = test_app();
-    let r = call(&t, Method::GET, "/v1.47/containers/abc/stats").await;
+    let r = call(&t, Method::POST, "/v1.47/build").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(
-        r.message(),
-        "GET /containers/{id}/stats is not implemented yet"
-    );
+    assert_eq!(r.message(), "POST /build is not implemented yet");
     let r = call(
         &t,
         Method::POST,

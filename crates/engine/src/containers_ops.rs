@@ -45,6 +45,7 @@ impl Engine {
     ) -> Result<()> {
         self.containers.stop(id, timeout, signal).await?;
         self.containers.start(id).await?;
+        self.containers.event_ref(id, "restart", &[]);
         Ok(())
     }
 
@@ -137,5 +138,92 @@ impl Engine {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.containers.attach(id, req, client).await
+    }
+
+    /// `GET /containers/{id}/changes`: the changes of the container's writable layer, or
+    /// `None` when there are none (moby answers `null` then).
+    pub async fn container_changes(
+        &self,
+        id: &str,
+    ) -> Result<Option<Vec<api_types::models::FilesystemChange>>> {
+        use api_types::models::{ChangeType, FilesystemChange};
+        let list = self.containers.changes(id).await?;
+        Ok((!list.is_empty()).then(|| {
+            list.into_iter()
+                .map(|c| FilesystemChange {
+                    path: c.path,
+                    kind: match c.kind.code() {
+                        0 => ChangeType::_0,
+                        1 => ChangeType::_1,
+                        _ => ChangeType::_2,
+                    },
+                })
+                .collect()
+        }))
+    }
+
+    /// `POST /commit`: the new image's ID (`sha256:…`).
+    pub async fn commit(&self, req: crate::CommitRequest) -> Result<String> {
+        let tagged = |r: &str| self.image_event(r, "tag", Some(r));
+        Ok(self.containers.commit(req, &tagged).await?.id)
+    }
+}
+
+/// `docker cp` and `docker export` (see `containers/archive.rs`).
+impl Engine {
+    /// `HEAD /containers/{id}/archive?path=`: the stat of a path inside the container.
+    pub async fn container_stat_path(&self, id: &str, path: &str) -> Result<crate::PathStat> {
+        self.containers.stat_path(id, path).await
+    }
+
+    /// `GET /containers/{id}/archive?path=`: the stat, and the tar of the path, streamed.
+    pub async fn container_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<(crate::PathStat, ByteStream)> {
+        self.containers.archive(id, path).await
+    }
+
+    /// `PUT /containers/{id}/archive?path=`: extracts the tar read from `body` into a
+    /// directory of the container.
+    pub async fn container_extract<R>(
+        &self,
+        id: &str,
+        req: crate::ExtractRequest,
+        body: R,
+    ) -> Result<()>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        self.containers.extract(id, req, body).await
+    }
+
+    /// `GET /containers/{id}/export`: the container's whole filesystem as a tar, streamed.
+    pub async fn container_export(&self, id: &str) -> Result<ByteStream> {
+        self.containers.export(id).await
+    }
+}
+
+/// `docker stats` and `docker update` (see `containers/stats.rs`, `containers/update.rs`).
+impl Engine {
+    /// `GET /containers/{id}/stats?stream=&one-shot=`: resolves the container now (404 before
+    /// any body); stats objects arrive on the channel.
+    pub fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> Result<crate::StatsStream> {
+        self.containers.stats(id, stream, one_shot)
+    }
+
+    /// `POST /containers/{id}/update`: the warnings (`None` = Docker's `null`).
+    pub async fn container_update(
+        &self,
+        id: &str,
+        body: api_types::models::ContainerUpdateBody,
+    ) -> Result<Option<Vec<String>>> {
+        self.containers.update(id, body).await
     }
 }

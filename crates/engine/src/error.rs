@@ -63,6 +63,12 @@ pub enum EngineError {
     /// No container by this name or ID.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No exec instance by this ID.
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// `docker cp`: nothing at this path inside the container (moby's words).
+    #[error("Could not find the file {path} in container {container}")]
+    PathNotFound { path: String, container: String },
     /// No network by this name or ID.
     #[error("network {0} not found")]
     NoSuchNetwork(String),
@@ -95,6 +101,9 @@ pub enum EngineError {
     /// `top`: the host's `ps` failed.
     #[error("{0}")]
     TopFailed(String),
+    /// `update`: the kernel refused a new limit (`Cannot update container <id>: …`).
+    #[error("{0}")]
+    UpdateFailed(String),
     /// The container's process could not be started (keeps the runtime's wording).
     #[error("{0}")]
     StartFailed(String),
@@ -116,14 +125,17 @@ impl EngineError {
             | Self::Lock(_)
             | Self::TaskFailed { .. }
             | Self::NotPaused(_)
-            | Self::TopFailed(_) => ErrorKind::Internal,
+            | Self::TopFailed(_)
+            | Self::UpdateFailed(_) => ErrorKind::Internal,
             Self::MalformedFilters { .. }
             | Self::UnknownFilter { .. }
             | Self::InvalidFilterValue { .. }
             | Self::InvalidReference { .. } => ErrorKind::InvalidArgument,
-            Self::NoSuchContainer(_) | Self::NoSuchNetwork(_) | Self::NoSuchVolume(_) => {
-                ErrorKind::NotFound
-            }
+            Self::NoSuchContainer(_)
+            | Self::NoSuchExec(_)
+            | Self::PathNotFound { .. }
+            | Self::NoSuchNetwork(_)
+            | Self::NoSuchVolume(_) => ErrorKind::NotFound,
             Self::NotSupported { .. } => ErrorKind::NotImplemented,
             Self::NameInUse { .. } | Self::Conflict(_) => ErrorKind::Conflict,
             Self::InvalidName(_) | Self::InvalidRequest(_) | Self::StartFailed(_) => {
@@ -160,6 +172,7 @@ fn storage_kind(e: &StorageError) -> ErrorKind {
         StorageError::DigestMismatch { .. }
         | StorageError::SizeMismatch { .. }
         | StorageError::InvalidLayerEntry { .. }
+        | StorageError::ArchiveEntry(_)
         | StorageError::InvalidArchive(_)
         | StorageError::InvalidDigest(_) => ErrorKind::InvalidArgument,
         _ => ErrorKind::Internal,

@@ -169,8 +169,11 @@ impl Engine {
         validate_name(name)?;
         let target = target_reference(repo, tag)?;
         let name = name.to_string();
+        let familiar = target.familiar_string();
         self.blocking("image tag", move |svc| Ok(svc.tag(&name, &target)?))
-            .await
+            .await?;
+        self.image_event(&familiar, "tag", Some(&familiar));
+        Ok(())
     }
 
     /// `DELETE /images/{name}?force=&noprune=`.
@@ -183,8 +186,11 @@ impl Engine {
         validate_name(name)?;
         let name = name.to_string();
         let ctrs = std::sync::Arc::clone(&self.containers);
+        let ev = std::sync::Arc::clone(&self.events);
         self.blocking("image delete", move |svc| {
+            let named = svc.get(&name).ok();
             let items = svc.delete(&name, force, noprune, &|d| ctrs.image_user(&d.to_string()))?;
+            crate::events::delete_events(&ev, named.as_ref(), &items);
             Ok(items.into_iter().map(delete_item).collect())
         })
         .await
@@ -200,8 +206,10 @@ impl Engine {
             labels_not: filters.get("label!"),
         };
         let ctrs = std::sync::Arc::clone(&self.containers);
+        let ev = std::sync::Arc::clone(&self.events);
         self.blocking("image prune", move |svc| {
             let report = svc.prune(&filter, &|d| ctrs.image_user(&d.to_string()))?;
+            crate::events::prune_events(&ev, &report);
             Ok(ImagePruneResponse {
                 images_deleted: Some(report.deleted.into_iter().map(delete_item).collect()),
                 space_reclaimed: Some(to_i64(report.space_reclaimed)),
@@ -220,8 +228,11 @@ impl Engine {
         let reader = SyncIoBridge::new(body);
         let images = std::sync::Arc::clone(&self.images);
         let task_tx = tx.clone();
+        let bus = std::sync::Arc::clone(&self.events);
         let task = tokio::task::spawn_blocking(move || {
+            let mut loaded = crate::events::LoadEvents::default();
             let mut events = |ev: LoadEvent| {
+                loaded.on_load_event(&bus, &images, &ev);
                 let msg = match ev {
                     LoadEvent::Progress {
                         id,
@@ -278,9 +289,11 @@ impl Engine {
         let reader = SyncIoBridge::new(body);
         let images = std::sync::Arc::clone(&self.images);
         let task_tx = tx.clone();
+        let bus = std::sync::Arc::clone(&self.events);
         let task = tokio::task::spawn_blocking(move || {
             let msg = images
                 .import(reader, &opts)
+                .inspect(|id| crate::events::import_events(&bus, &images, id, &opts))
                 .map(|id| ProgressEvent::Status {
                     id: None,
                     status: id.to_string(),
@@ -301,11 +314,15 @@ impl Engine {
         let (tx, rx) = mpsc::channel(4);
         let images = std::sync::Arc::clone(&self.images);
         let task_tx = tx.clone();
+        let bus = std::sync::Arc::clone(&self.events);
         let task = tokio::task::spawn_blocking(move || {
             let mut out = ChannelWriter::new(task_tx);
             let result = images.save(&plan, &mut out);
             match result {
-                Ok(()) => drop(out),
+                Ok(()) => {
+                    drop(out);
+                    crate::events::save_events(&bus, &plan);
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "image save stopped");
                     out.fail(e.into());
@@ -449,7 +466,14 @@ fn inspect(r: &ImageRecord, snapshots: &std::path::Path) -> ImageInspectDetails 
                 .map(Reference::familiar_string)
                 .collect(),
         ),
-        comment: Some(cfg.comment.clone().unwrap_or_default()),
+        // moby: the config's comment, else the last history entry's (a commit message).
+        comment: Some(
+            cfg.comment
+                .clone()
+                .filter(|c| !c.is_empty())
+                .or_else(|| cfg.history.last().and_then(|h| h.comment.clone()))
+                .unwrap_or_default(),
+        ),
         created: Some(
             r.created
                 .map_or_else(|| GO_ZERO_TIME.to_string(), |t| rfc3339_nano(&t)),

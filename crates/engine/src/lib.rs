@@ -39,7 +39,10 @@
 
 mod containers;
 mod containers_ops;
+mod disk_usage;
 mod error;
+pub mod events;
+mod exec_ops;
 mod filters;
 mod images_ops;
 mod progress;
@@ -56,9 +59,12 @@ use linux::LinuxError;
 use linux::lock::LockFile;
 
 pub use containers::{
-    AttachRequest, ContainerPruneResponse, LogsRequest, TopResponse, WaitCondition, WaitFuture,
-    WaitResult,
+    AttachRequest, CommitRequest, CommitResult, ContainerPruneResponse, ExecStartRequest,
+    LogsRequest, TopResponse, WaitCondition, WaitFuture, WaitResult,
 };
+pub use containers::{ContainerStats, StatsStream};
+pub use containers::{ExtractRequest, PathStat};
+pub use disk_usage::{DfSections, SystemDf};
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};
@@ -83,6 +89,7 @@ pub struct Engine {
     id: String,
     images: Arc<ImageService>,
     containers: Arc<containers::Containers>,
+    events: Arc<events::Events>,
     /// Held for the engine's lifetime; dropping it releases the data root.
     _lock: LockFile,
 }
@@ -103,11 +110,13 @@ impl Engine {
         let images = Arc::new(ImageService::open(data_root)?);
         let containers =
             containers::Containers::open(data_root, &config.exec_root, Arc::clone(&images))?;
+        let events = Arc::clone(&containers.events);
         Ok(Self {
             config,
             id,
             images,
             containers,
+            events,
             _lock: lock,
         })
     }

@@ -17,7 +17,7 @@ pub(crate) fn delete(
     svc: &ImageService,
     name: &str,
     force: bool,
-    _noprune: bool,
+    noprune: bool,
     in_use: InUse<'_>,
 ) -> Result<Vec<DeleteItem>> {
     let _gc = svc.gc_exclusive();
@@ -50,7 +50,15 @@ pub(crate) fn delete(
         if !st.refs_of(&id).is_empty() {
             return Ok(items);
         }
+        // As moby does, an image that other images were committed or built on is only
+        // untagged: it goes with its last child.
+        if has_children(&st, &id) {
+            return Ok(items);
+        }
     } else {
+        if has_children(&st, &id) {
+            return Err(children_conflict(&id));
+        }
         if refs.len() > 1 && !force {
             return Err(ImagesError::Conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -65,8 +73,50 @@ pub(crate) fn delete(
         );
     }
     check_containers(&id, force, in_use)?;
+    let parent = st.images.get(&id).and_then(|i| i.meta.parent.clone());
     items.extend(remove_image(svc, &mut st, &id, &mut reclaimed)?);
+    if !noprune {
+        prune_parents(svc, &mut st, parent, in_use, &mut items, &mut reclaimed)?;
+    }
     Ok(items)
+}
+
+/// Whether another image names `id` as its parent.
+fn has_children(st: &State, id: &Digest) -> bool {
+    st.images
+        .values()
+        .any(|i| i.meta.parent.as_ref() == Some(id))
+}
+
+fn children_conflict(id: &Digest) -> ImagesError {
+    ImagesError::Conflict(format!(
+        "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+        id.short()
+    ))
+}
+
+/// After a child is deleted, its parents that are left untagged, childless and unused go too
+/// (moby's `prune`, on unless `noprune`); any that is still wanted stops the walk, silently.
+fn prune_parents(
+    svc: &ImageService,
+    st: &mut State,
+    mut parent: Option<Digest>,
+    in_use: InUse<'_>,
+    items: &mut Vec<DeleteItem>,
+    reclaimed: &mut u64,
+) -> Result<()> {
+    while let Some(p) = parent.take() {
+        if !st.images.contains_key(&p)
+            || !st.refs_of(&p).is_empty()
+            || has_children(st, &p)
+            || in_use(&p).is_some()
+        {
+            break;
+        }
+        parent = st.images.get(&p).and_then(|i| i.meta.parent.clone());
+        items.extend(remove_image(svc, st, &p, reclaimed)?);
+    }
+    Ok(())
 }
 
 fn running_conflict(id: &Digest, ctr: &str) -> ImagesError {
@@ -168,7 +218,7 @@ pub(crate) fn prune(svc: &ImageService, f: &PruneFilter, in_use: InUse<'_>) -> R
         if f.labels_not.iter().any(|l| label_matches(img, l)) {
             continue;
         }
-        if in_use(&id).is_some() {
+        if in_use(&id).is_some() || has_children(&st, &id) {
             continue;
         }
         let refs = st.refs_of(&id);
@@ -181,8 +231,17 @@ pub(crate) fn prune(svc: &ImageService, f: &PruneFilter, in_use: InUse<'_>) -> R
             refs.iter()
                 .map(|r| DeleteItem::Untagged(r.familiar_string())),
         );
+        let parent = st.images.get(&id).and_then(|i| i.meta.parent.clone());
         let items = remove_image(svc, &mut st, &id, &mut report.space_reclaimed)?;
         report.deleted.extend(items);
+        prune_parents(
+            svc,
+            &mut st,
+            parent,
+            in_use,
+            &mut report.deleted,
+            &mut report.space_reclaimed,
+        )?;
     }
     Ok(report)
 }

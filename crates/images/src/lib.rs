@@ -8,6 +8,7 @@
 //! whether a container uses an image is asked through a callback the engine passes in.
 
 mod changes;
+mod commit;
 pub mod config;
 mod delete;
 mod error;
@@ -19,6 +20,7 @@ mod save;
 mod service;
 mod store;
 
+pub use commit::CommitOptions;
 pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
 pub use error::{ImagesError, Result};
 pub use filters::parse_timestamp;

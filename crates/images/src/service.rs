@@ -496,6 +496,12 @@ impl ImageService {
     pub fn import(&self, tar: impl Read + Send, opts: &ImportOptions) -> Result<Digest> {
         crate::import::import(self, tar, opts)
     }
+
+    /// `docker commit`: a child of `opts.parent` with the layer of `opts.upper` (an overlay
+    /// upper directory) on top; tagged when `opts.reference` is set.
+    pub fn commit(&self, opts: &crate::CommitOptions) -> Result<Digest> {
+        crate::commit::commit(self, opts)
+    }
 }
 
 #[cfg(test)]

@@ -531,6 +531,113 @@ impl Root {
             .map(PathBuf::from)
             .map_err(sys("readlink", rel))
     }
+
+    /// The names in the directory `rel` (empty: the root itself), without `.` and `..`, sorted
+    /// bytewise. The final component must be a directory, not a symlink to one.
+    pub fn read_dir(&self, rel: &Path) -> Result<Vec<OsString>> {
+        let fd = self
+            .open_in(
+                rel,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(sys("read dir", rel))?;
+        let mut listing = Dir::openat(
+            Some(fd.as_raw_fd()),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys("read dir", rel))?;
+        let mut names = Vec::new();
+        for entry in listing.iter() {
+            let entry = entry.map_err(sys("read dir", rel))?;
+            let n = entry.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(OsStr::from_bytes(n).to_os_string());
+            }
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        Ok(names)
+    }
+
+    /// The names of the extended attributes of `rel` itself (a symlink is not followed).
+    pub fn list_xattrs(&self, rel: &Path) -> Result<Vec<OsString>> {
+        let (parent, fname) = self.target(rel, "list xattrs")?;
+        let path = proc_fd_path(&parent).join(fname);
+        match xattr::list(&path) {
+            Ok(names) => Ok(names.collect()),
+            Err(e) => match e.raw_os_error() {
+                // A file system without xattrs has none to list.
+                Some(code) if Errno::from_raw(code) == Errno::ENOTSUP => Ok(Vec::new()),
+                Some(code) => Err(sys("list xattrs", rel)(Errno::from_raw(code))),
+                None => Err(LinuxError::Io {
+                    op: "list xattrs",
+                    path: rel.to_path_buf(),
+                    source: e,
+                }),
+            },
+        }
+    }
+}
+
+/// Reading and resolving for archive copies (`docker cp`): what a copy out of a container
+/// needs beyond the operations above.
+impl Root {
+    /// Opens the regular file `rel` for reading, never following the final component and
+    /// never blocking on a fifo or device someone swapped in meanwhile: anything but a regular
+    /// file is refused with `EINVAL`.
+    pub fn open_regular(&self, rel: &Path) -> Result<File> {
+        let fd = self
+            .open_in(
+                rel,
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+                Mode::empty(),
+            )
+            .map_err(sys("open file", rel))?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(sys("open file", rel))?;
+        if Stat::from(st).kind != FileKind::File {
+            return Err(sys("open file", rel)(Errno::EINVAL));
+        }
+        // Reads of a regular file never block; clear O_NONBLOCK all the same.
+        nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY),
+        )
+        .map_err(sys("open file", rel))?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens the directory `rel` as a new root, following every symlink on the way, the final
+    /// component included (all of them resolved inside this root).
+    pub fn open_dir_resolved(&self, rel: &Path) -> Result<Root> {
+        let fd = self
+            .open_in(rel, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+            .map_err(sys("open dir", rel))?;
+        Ok(Root {
+            fd,
+            path: self.path.join(rel),
+        })
+    }
+
+    /// What `rel` names once every symlink in it (the final component included) is resolved
+    /// inside the root: a path relative to the root without symlinks, `..` or `.` (empty for
+    /// the root itself). Fails with `ENOENT` when something on the way is missing (a dangling
+    /// symlink included).
+    pub fn resolve(&self, rel: &Path) -> Result<PathBuf> {
+        let fd = self
+            .open_in(rel, OFlag::O_PATH, Mode::empty())
+            .map_err(sys("resolve", rel))?;
+        let base = nix::fcntl::readlink(&proc_fd_path(&self.fd)).map_err(sys("resolve", rel))?;
+        let full = nix::fcntl::readlink(&proc_fd_path(&fd)).map_err(sys("resolve", rel))?;
+        let base = Path::new(&base);
+        let full = Path::new(&full);
+        // The kernel names both objects from the same mount namespace, so the target's path
+        // starts with the root's (openat2 guarantees the target is inside it).
+        full.strip_prefix(base)
+            .map(Path::to_path_buf)
+            .map_err(|_| bad(rel, "resolved outside the root's path"))
+    }
 }
 
 /// chmod of exactly the object behind an `O_PATH` fd (a symlink is left alone).
@@ -737,6 +844,28 @@ mod tests {
     }
 
     #[test]
+    fn read_dir_lists_sorted_and_does_not_follow() {
+        let (dir, root) = root();
+        std::fs::create_dir(dir.path().join("outside")).unwrap();
+        std::fs::write(dir.path().join("outside/secret"), b"s").unwrap();
+        root.create_dir(Path::new("d"), 0o755).unwrap();
+        for n in ["b", "a", "a-c", "B"] {
+            root.create_file(&Path::new("d").join(n), 0o644).unwrap();
+        }
+        root.symlink(&dir.path().join("outside"), Path::new("l"))
+            .unwrap();
+        let names = root.read_dir(Path::new("d")).unwrap();
+        assert_eq!(names, vec!["B", "a", "a-c", "b"]);
+        assert_eq!(root.read_dir(Path::new("")).unwrap(), vec!["d", "l"]);
+        // The final symlink is refused, not followed.
+        assert!(root.read_dir(Path::new("l")).is_err());
+        assert!(root.read_dir(Path::new("d/a")).is_err());
+        // Extended attributes of an ordinary file: none that we set (the list may be empty).
+        let xs = root.list_xattrs(Path::new("d/a")).unwrap();
+        assert!(xs.iter().all(|x| !x.as_bytes().starts_with(b"user.")));
+    }
+
+    #[test]
     fn create_file_replaces_non_dirs_only() {
         let (_dir, root) = root();
         root.symlink(Path::new("/etc/passwd"), Path::new("f"))
@@ -789,5 +918,69 @@ mod tests {
         root.lchown(Path::new("l"), 1000, 1000).unwrap();
         assert_eq!(root.lstat(Path::new("l")).unwrap().uid, 1000);
         assert_eq!(root.lstat(Path::new("d")).unwrap().uid, 0);
+    }
+}
+
+#[cfg(test)]
+mod archive_tests {
+    use super::*;
+    use std::io::Read;
+
+    fn root() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("r")).unwrap();
+        let root = Root::open(&dir.path().join("r")).unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn open_regular_refuses_fifos_and_symlinks() {
+        let (_dir, root) = root();
+        std::fs::write(root.path().join("f"), b"data").unwrap();
+        let mut s = String::new();
+        root.open_regular(Path::new("f"))
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "data");
+        // A fifo would block an ordinary open for reading; this one fails at once.
+        root.mknod(Path::new("p"), DeviceKind::Fifo, 0o644, 0, 0)
+            .unwrap();
+        let e = root.open_regular(Path::new("p")).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::EINVAL));
+        root.symlink(Path::new("f"), Path::new("l")).unwrap();
+        assert_eq!(
+            root.open_regular(Path::new("l")).unwrap_err().errno(),
+            Some(Errno::ELOOP)
+        );
+    }
+
+    #[test]
+    fn resolve_stays_inside_the_root() {
+        let (dir, root) = root();
+        std::fs::write(dir.path().join("outside"), b"o").unwrap();
+        root.create_dir_all(Path::new("etc/sub"), 0o755).unwrap();
+        root.symlink(Path::new("/"), Path::new("escape")).unwrap();
+        root.symlink(Path::new("../../../.."), Path::new("etc/up"))
+            .unwrap();
+        root.symlink(Path::new("sub"), Path::new("etc/rel"))
+            .unwrap();
+        root.symlink(Path::new("/nowhere"), Path::new("dangling"))
+            .unwrap();
+        assert_eq!(root.resolve(Path::new("escape")).unwrap(), Path::new(""));
+        assert_eq!(
+            root.resolve(Path::new("escape/etc/up/etc/rel")).unwrap(),
+            Path::new("etc/sub")
+        );
+        assert_eq!(root.resolve(Path::new("")).unwrap(), Path::new(""));
+        assert!(root.resolve(Path::new("etc/up/outside")).is_err());
+        assert_eq!(
+            root.resolve(Path::new("dangling")).unwrap_err().errno(),
+            Some(Errno::ENOENT)
+        );
+        let sub = root.open_dir_resolved(Path::new("escape/etc/rel")).unwrap();
+        drop(sub.create_file(Path::new("x"), 0o644).unwrap());
+        assert!(dir.path().join("r/etc/sub/x").exists());
+        assert!(root.open_dir(Path::new("etc/rel")).is_err());
     }
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod fs;
 pub mod lock;
 pub mod mount;
+pub mod net;
 pub mod process;
 
 pub use error::{LinuxError, Result};

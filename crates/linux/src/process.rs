@@ -157,6 +157,20 @@ pub fn cap_last_cap() -> u32 {
         .unwrap_or(40)
 }
 
+/// This process's capability bounding set (`CapBnd` in `/proc/self/status`) as a bit mask; all
+/// bits set when it can't be read. A root that lacks some capabilities (a restricted VM or an
+/// outer container) can't hand them to a container.
+pub fn capability_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 /// The hard limit of RLIMIT_NOFILE of this process.
 pub fn nofile_hard_limit() -> u64 {
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -171,6 +185,11 @@ mod tests {
     #[test]
     fn cap_last_cap_is_sane() {
         assert!(cap_last_cap() >= 36);
+    }
+
+    #[test]
+    fn bounding_set_has_chown() {
+        assert_eq!(capability_bounding_set() & 1, 1);
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// Initial console size (rows, cols).
     pub console_size: Option<(u16, u16)>,
+    /// Create the container, report `created <pid>`, and start its process only on
+    /// `{"op":"start"}` ([`Shim::start_process`]), so attach connections made in between see
+    /// every byte, as if they had been there from the first.
+    #[serde(default)]
+    pub gated: bool,
 }
 
 /// How a container's init process ended. Written once to `exit.json`.
@@ -109,23 +114,12 @@ impl Shim {
         std::fs::write(&shim_json, cfg).map_err(io("write", &shim_json))?;
         let _ = std::fs::remove_file(dir.join("exit.json"));
 
-        let mut child = Command::new(shim_binary)
-            .arg("shim")
-            .arg(&shim_json)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io("spawn shim", shim_binary))?;
-        let stdout = child.stdout.take();
-        // The spawned process forks the real shim and exits at once.
-        let _ = child.wait();
-        let mut line = String::new();
-        if let Some(out) = stdout {
-            let _ = BufReader::new(out).read_line(&mut line);
-        }
-        let line = line.trim_end();
-        if let Some(pid) = line.strip_prefix("ok ") {
+        let line = spawn_shim(shim_binary, &shim_json)?;
+        let line = line.as_str();
+        if let Some(pid) = line
+            .strip_prefix("ok ")
+            .or_else(|| line.strip_prefix("created "))
+        {
             return pid
                 .trim()
                 .parse()
@@ -205,7 +199,7 @@ impl Shim {
     }
 
     /// Sends one request line and reads one reply line (None: no socket, or no reply).
-    async fn request(&self, req: serde_json::Value) -> Option<String> {
+    pub(crate) async fn request(&self, req: serde_json::Value) -> Option<String> {
         let mut sock = self.connect().await.ok()?;
         let mut line = serde_json::to_vec(&req).ok()?;
         line.push(b'\n');
@@ -298,11 +292,12 @@ impl Shim {
 
     /// Removes the state directory and libcontainer's state, once the container has exited.
     pub fn cleanup(&self) -> Result<()> {
-        let cfg: Option<ShimConfig> = std::fs::read(self.state_dir.join("shim.json"))
+        let cfg: Option<crate::exec::ShimFile> = std::fs::read(self.state_dir.join("shim.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(cfg) = cfg {
-            self.remove_runtime_state(&cfg.runtime_root, &cfg.id);
+        // An exec shim's config names the container it joined: its state is not the exec's.
+        if let Some(cfg) = cfg.filter(|c| c.exec.is_none()) {
+            self.remove_runtime_state(&cfg.base.runtime_root, &cfg.base.id);
         }
         match std::fs::remove_dir_all(&self.state_dir) {
             Ok(()) => Ok(()),
@@ -314,4 +309,28 @@ impl Shim {
             }),
         }
     }
+}
+
+/// Runs `<shim_binary> shim <shim_json>` (which forks the real shim and exits at once) and
+/// returns the shim's readiness line, trimmed.
+pub(crate) fn spawn_shim(shim_binary: &Path, shim_json: &Path) -> Result<String> {
+    let mut child = Command::new(shim_binary)
+        .arg("shim")
+        .arg(shim_json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| RuntimeError::Io {
+            op: "spawn shim",
+            path: shim_binary.to_path_buf(),
+            source,
+        })?;
+    let stdout = child.stdout.take();
+    let _ = child.wait();
+    let mut line = String::new();
+    if let Some(out) = stdout {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    Ok(line.trim_end().to_string())
 }

@@ -11,10 +11,13 @@
 //! This crate receives the rootfs as an already-mounted path and namespaces/mounts as data: it
 //! knows no images, no networks, no HTTP. [`spec`] builds the spec (Docker's default profile),
 //! [`shim`] is the shim process, [`client`] is berthd's side of the shim protocol, [`logs`] the
-//! json-file log format.
+//! json-file log format, [`exec`] runs further processes in a running container under their own
+//! shim.
 
+pub mod cgroups;
 pub mod client;
 mod error;
+pub mod exec;
 pub mod logs;
 pub mod seccomp;
 pub mod shim;
@@ -22,5 +25,6 @@ pub mod spec;
 
 pub use client::{AttachOptions, ExitStatus, Shim, ShimConfig, Started};
 pub use error::{Result, RuntimeError};
+pub use exec::ExecSpec;
 pub use libcontainer::oci_spec;
 pub use spec::{ContainerSpec, MountSpec, NetworkNamespace, Resources, Ulimit, UserSpec};

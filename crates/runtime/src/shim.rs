@@ -24,6 +24,10 @@
 //!   deletes the libcontainer container (and its cgroups), answers waiters, removes
 //!   `shim.sock` and exits. A client that finds no socket (or an EOF instead of a reply) reads
 //!   `exit.json` instead.
+//! * **Exec shims** (`shim.json` with an `exec` section, see [`crate::exec`]) report `ready`
+//!   instead of `ok <pid>`, take attach requests until `{"op":"start"}` (answered
+//!   `{"pid":N}` or `{"error":"…"}`), and then serve as above without a log and without
+//!   deleting the container (`shim/exec.rs`).
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -45,8 +49,11 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::client::{ExitStatus, ShimConfig};
+use crate::exec::ShimFile;
 use crate::logs::{LogWriter, Stream};
 use crate::oci_spec::runtime::Spec;
+
+mod exec;
 
 /// Largest output backlog kept for one attach client before it is dropped.
 const CLIENT_BUFFER_MAX: usize = 1 << 20;
@@ -67,7 +74,7 @@ pub fn main(config_path: &Path) -> i32 {
     }
     // Keep only stdio: berthd's descriptors are not ours to hold.
     let _ = linux::process::close_fds_from(3, &[]);
-    let cfg: ShimConfig = match std::fs::read(config_path)
+    let file: ShimFile = match std::fs::read(config_path)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
     {
@@ -77,7 +84,12 @@ pub fn main(config_path: &Path) -> i32 {
             return 1;
         }
     };
-    match run(&cfg) {
+    let cfg = file.base;
+    let result = match &file.exec {
+        Some(e) => exec::run(&cfg, e),
+        None => run(&cfg),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             report(&format!("error {}", e.replace('\n', " ")));
@@ -108,6 +120,17 @@ pub(crate) fn check_executable(rootfs: &Path, spec: &Spec) -> Result<(), String>
         .as_ref()
         .and_then(|a| a.first())
         .ok_or("no command specified")?;
+    let env = process.env().clone().unwrap_or_default();
+    check_command(rootfs, arg0, &env, process.cwd())
+}
+
+/// Resolves `arg0` as exec would (`PATH` from `env`, relative names from `cwd`) inside `rootfs`.
+pub(crate) fn check_command(
+    rootfs: &Path,
+    arg0: &str,
+    env: &[String],
+    cwd: &Path,
+) -> Result<(), String> {
     let root = linux::fs::Root::open(rootfs).map_err(|e| e.to_string())?;
     let check = |rel: &Path| -> Result<(), nix::errno::Errno> {
         let st = root
@@ -122,7 +145,7 @@ pub(crate) fn check_executable(rootfs: &Path, spec: &Spec) -> Result<(), String>
         Ok(())
     };
     if arg0.contains('/') {
-        let cwd = PathBuf::from(process.cwd());
+        let cwd = PathBuf::from(cwd);
         let rel = if arg0.starts_with('/') {
             PathBuf::from(arg0)
         } else {
@@ -138,7 +161,6 @@ pub(crate) fn check_executable(rootfs: &Path, spec: &Spec) -> Result<(), String>
             Err(_) => Err(format!("exec: \"{arg0}\": permission denied")),
         };
     }
-    let env = process.env().clone().unwrap_or_default();
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
@@ -198,6 +220,31 @@ struct Shim {
     clients: Vec<Client>,
     pending: Vec<Pending>,
     waiters: Vec<UnixStream>,
+}
+
+impl Shim {
+    fn new(
+        cfg: ShimConfig,
+        pid: Pid,
+        tty: Option<OwnedFd>,
+        outputs: Vec<(Option<OwnedFd>, Stream, Vec<u8>)>,
+        stdin: Option<OwnedFd>,
+        log: Option<LogWriter>,
+    ) -> Self {
+        Self {
+            cfg,
+            pid,
+            tty,
+            outputs,
+            stdin,
+            stdin_buf: Vec::new(),
+            close_stdin: false,
+            log,
+            clients: Vec::new(),
+            pending: Vec::new(),
+            waiters: Vec::new(),
+        }
+    }
 }
 
 fn run(cfg: &ShimConfig) -> Result<(), String> {
@@ -295,16 +342,55 @@ fn run(cfg: &ShimConfig) -> Result<(), String> {
             let _ = linux::process::set_winsize(fd.as_fd(), rows, cols);
         }
     }
+    // A new network namespace gets its loopback up, as Docker's `--network none` does.
+    if new_netns(&spec)
+        && let Err(e) = linux::net::loopback_up(Path::new(&format!("/proc/{pid}/ns/net")))
+    {
+        return Err(fail(format!("bring up lo: {e}"), Some(&mut container)));
+    }
     // Block SIGCHLD before start so the exit cannot slip by; the init was cloned already.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     let _ = mask.thread_block();
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| fail(format!("signalfd: {e}"), Some(&mut container)))?;
-    if let Err(e) = container.start() {
-        return Err(fail(e.to_string(), Some(&mut container)));
+    // Gated: report the created container and let attach connections in before the start.
+    let mut gate = None;
+    if cfg.gated {
+        report(&format!("created {pid}"));
+        let _ = listener.set_nonblocking(true);
+        let mut waiting = Shim::new(cfg.clone(), pid, None, Vec::new(), None, None);
+        match waiting.await_start(&listener) {
+            Some(starter) => gate = Some((waiting, starter)),
+            None => {
+                let _ = container.delete(true);
+                let _ = std::fs::remove_file(&sock_path);
+                return Ok(());
+            }
+        }
     }
-    report(&format!("ok {pid}"));
+    if let Err(e) = container.start() {
+        let msg = e.to_string();
+        if let Some((waiting, starter)) = gate {
+            reply(starter, &serde_json::json!({"error": msg}));
+            for c in waiting.clients {
+                let _ = c.sock.shutdown(std::net::Shutdown::Both);
+            }
+            let _ = fail(msg, Some(&mut container));
+            return Ok(());
+        }
+        return Err(fail(msg, Some(&mut container)));
+    }
+    let early = match gate {
+        Some((waiting, starter)) => {
+            reply(starter, &serde_json::json!({"pid": pid.as_raw()}));
+            Some(waiting)
+        }
+        None => {
+            report(&format!("ok {pid}"));
+            None
+        }
+    };
 
     if let Some(fd) = &tty {
         match fd.try_clone() {
@@ -322,23 +408,46 @@ fn run(cfg: &ShimConfig) -> Result<(), String> {
         set_nonblocking(fd.as_fd());
     }
     let _ = listener.set_nonblocking(true);
-    let mut shim = Shim {
-        cfg: cfg.clone(),
-        pid,
-        tty,
-        outputs,
-        stdin,
-        stdin_buf: Vec::new(),
-        close_stdin: false,
-        log: Some(log),
-        clients: Vec::new(),
-        pending: Vec::new(),
-        waiters: Vec::new(),
-    };
+    let mut shim = Shim::new(cfg.clone(), pid, tty, outputs, stdin, Some(log));
+    if let Some(waiting) = early {
+        // Clients and waiters that came before the start; stdin typed early goes in first.
+        shim.clients = waiting.clients;
+        shim.waiters = waiting.waiters;
+        shim.pending = waiting.pending;
+        shim.stdin_buf = waiting.stdin_buf;
+        if shim.stdin.is_none() {
+            for c in &mut shim.clients {
+                c.reading = false;
+            }
+            shim.stdin_buf.clear();
+        }
+    }
     let status = shim.serve(&listener, &sigfd);
-    shim.finish(status, &mut container, &spec);
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .unwrap_or_default();
+    shim.finish(
+        status,
+        Some(&mut container),
+        &cgroups_path.to_string_lossy(),
+    );
     let _ = std::fs::remove_file(&sock_path);
     Ok(())
+}
+
+/// Whether the spec asks for a new (not joined) network namespace.
+fn new_netns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == libcontainer::oci_spec::runtime::LinuxNamespaceType::Network
+                    && n.path().is_none()
+            })
+        })
 }
 
 fn receive_pty(console: &UnixListener) -> Result<OwnedFd, String> {
@@ -662,7 +771,7 @@ impl Shim {
 
     /// After the exit: drain output, record the status, flush clients, delete the container,
     /// answer waiters.
-    fn finish(&mut self, st: WaitStatus, container: &mut Container, spec: &Spec) {
+    fn finish(&mut self, st: WaitStatus, container: Option<&mut Container>, cgroups_path: &str) {
         for i in 0..self.outputs.len() {
             self.read_output(i);
         }
@@ -680,14 +789,9 @@ impl Shim {
             WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
             _ => 255,
         };
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_default();
         let status = ExitStatus {
             exit_code,
-            oom_killed: oom_killed(&cgroups_path.to_string_lossy()),
+            oom_killed: oom_killed(cgroups_path),
             finished_at: crate::logs::format_time(&chrono::Utc::now()),
         };
         let _ = write_exit(&self.cfg.state_dir, &status);
@@ -702,7 +806,9 @@ impl Shim {
         self.stdin = None;
         self.tty = None;
         self.outputs.clear();
-        let _ = container.delete(true);
+        if let Some(container) = container {
+            let _ = container.delete(true);
+        }
         for w in self.waiters.drain(..) {
             reply(w, &status);
         }
@@ -734,29 +840,11 @@ fn reply<T: serde::Serialize>(mut sock: UnixStream, v: &T) {
     }
 }
 
-/// Whether the OOM killer hit the container's memory cgroup (v1 `memory.oom_control`, v2
-/// `memory.events`).
+/// Whether the OOM killer hit the container's memory cgroup (see
+/// [`crate::cgroups::Cgroup::oom_killed`]; read before the cgroup is deleted).
 fn oom_killed(cgroups_path: &str) -> bool {
     let rel = cgroups_path.trim_start_matches('/');
-    if rel.is_empty() {
-        return false;
-    }
-    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let file = if v2 {
-        Path::new("/sys/fs/cgroup").join(rel).join("memory.events")
-    } else {
-        Path::new("/sys/fs/cgroup/memory")
-            .join(rel)
-            .join("memory.oom_control")
-    };
-    std::fs::read_to_string(file).is_ok_and(|s| {
-        s.lines().any(|l| {
-            l.strip_prefix("oom_kill ")
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-                > 0
-        })
-    })
+    !rel.is_empty() && crate::cgroups::Cgroup::new(cgroups_path).oom_killed()
 }
 
 /// Writes `exit.json` atomically (temp + fsync + rename).

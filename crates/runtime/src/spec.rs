@@ -222,13 +222,18 @@ const RLIMITS: [&str; 16] = [
 /// The default RLIMIT_NOFILE (soft and hard), before capping at the host's hard limit.
 pub const DEFAULT_NOFILE: u64 = 1_048_576;
 
-/// The capabilities the running kernel knows (up to `/proc/sys/kernel/cap_last_cap`).
-fn kernel_capabilities() -> Vec<String> {
+/// The capabilities `--privileged` gets: those the running kernel knows (up to
+/// `/proc/sys/kernel/cap_last_cap`) that berthd itself holds in its bounding set (a root without
+/// some of them can't pass them on; asking would fail the container's start).
+pub(crate) fn kernel_capabilities() -> Vec<String> {
     let last = linux::process::cap_last_cap() as usize;
+    let held = linux::process::capability_bounding_set();
     ALL_CAPABILITIES
         .iter()
+        .enumerate()
         .take(last + 1)
-        .map(|s| (*s).to_string())
+        .filter(|(bit, _)| *bit >= 64 || held & (1u64 << bit) != 0)
+        .map(|(_, s)| (*s).to_string())
         .collect()
 }
 
@@ -751,7 +756,11 @@ mod tests {
         c.privileged = true;
         let spec = build(&c).unwrap();
         let caps = caps_of(&spec);
-        assert_eq!(caps.len(), linux::process::cap_last_cap() as usize + 1);
+        let held = linux::process::capability_bounding_set();
+        let want = (0..=linux::process::cap_last_cap())
+            .filter(|b| held & (1u64 << b) != 0)
+            .count();
+        assert_eq!(caps.len(), want);
         let v = serde_json::to_value(&spec).unwrap();
         assert!(
             v["linux"]["maskedPaths"]

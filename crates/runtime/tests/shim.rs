@@ -77,6 +77,7 @@ impl Env {
             open_stdin,
             stdin_once: open_stdin,
             console_size: Some((24, 80)),
+            gated: false,
         }
     }
 

@@ -29,6 +29,10 @@ pub enum StorageError {
     /// A layer tar entry that would escape the layer or is otherwise hostile or malformed.
     #[error("invalid layer entry {path:?}: {reason}")]
     InvalidLayerEntry { path: String, reason: String },
+    /// A tar entry `docker cp` refuses to extract (it would leave its destination, or replace a
+    /// directory with a non-directory or the reverse); the text is moby's.
+    #[error("{0}")]
+    ArchiveEntry(String),
     /// The layer stream is not a valid (possibly compressed) tar archive.
     #[error("invalid layer archive: {0}")]
     InvalidArchive(String),

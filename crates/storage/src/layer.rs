@@ -84,7 +84,7 @@ fn invalid(path: &[u8], reason: impl Into<String>) -> StorageError {
 /// Normalises a tar entry name or hardlink target to a relative path: strips `./` and
 /// trailing `/`; refuses absolute paths, `..`, NUL and empty names. `Ok(None)` for the layer root
 /// itself (`./`).
-fn normalise(raw: &[u8]) -> Result<Option<PathBuf>> {
+pub(crate) fn normalise(raw: &[u8]) -> Result<Option<PathBuf>> {
     if raw.is_empty() {
         return Err(invalid(raw, "empty name"));
     }
@@ -386,7 +386,7 @@ impl Applier {
 
 /// `SCHILY.xattr.*` PAX records of an entry. `trusted.overlay.*` is refused: overlayfs would
 /// act on it (redirects, metacopy), and whiteouts have their own syntax.
-fn pax_xattrs<R: Read>(
+pub(crate) fn pax_xattrs<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     raw: &[u8],
 ) -> Result<Vec<(OsString, Vec<u8>)>> {

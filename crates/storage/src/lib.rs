@@ -8,12 +8,15 @@
 //! (`content` and `snapshots` from docs/architecture.md are merged here, as that page allows
 //! on day one; split them when a second consumer appears.)
 
+pub mod changes;
 pub mod content;
 pub mod digest;
 mod error;
 pub mod layer;
 mod locks;
 pub mod snapshots;
+pub mod tree_tar;
+pub mod upper_tar;
 
 pub use content::{ContentStore, Ingest, IngestWriter};
 pub use digest::Digest;

@@ -19,8 +19,16 @@ use crate::client::{CliError, Client, is_not_found};
 pub(crate) enum ContainerCommand {
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(super::commit::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(super::cp::CpArgs),
     /// Create a new container
     Create(CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(super::commit::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(super::cp::ExportArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Display detailed information on one or more containers
@@ -47,6 +55,8 @@ pub(crate) enum ContainerCommand {
     Run(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::stats::StatsArgs),
     /// Stop one or more running containers
     Stop(StopArgs),
     /// Display the running processes of a container
@@ -57,6 +67,8 @@ pub(crate) enum ContainerCommand {
     Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
+    /// Remove all stopped containers
+    Prune(super::prune::ContainerPruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +262,12 @@ pub(crate) struct UpdateArgs {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
     #[arg(long = "blkio-weight", value_name = "uint16")]
     pub(crate) blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int")]
+    pub(crate) cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    pub(crate) cpu_quota: Option<i64>,
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
     pub(crate) cpu_shares: Option<i64>,
@@ -259,9 +277,15 @@ pub(crate) struct UpdateArgs {
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus", value_name = "string")]
     pub(crate) cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub(crate) cpuset_mems: Option<String>,
     /// Memory limit
     #[arg(short = 'm', long, value_name = "bytes")]
     pub(crate) memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes")]
+    pub(crate) memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
     pub(crate) memory_swap: Option<String>,
@@ -737,6 +761,10 @@ pub(crate) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), Cli
         Some("-1") => Some(-1),
         Some(m) => Some(ram_in_bytes(m).map_err(|e| flag(m, "--memory-swap", e))?),
     };
+    let memory_reservation = match &args.memory_reservation {
+        Some(m) => Some(ram_in_bytes(m).map_err(|e| flag(m, "--memory-reservation", e))?),
+        None => None,
+    };
     let nano_cpus = match &args.cpus {
         Some(c) => Some(parse_cpus(c).map_err(|e| flag(c, "--cpus", e))?),
         None => None,
@@ -746,6 +774,10 @@ pub(crate) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), Cli
         None => None,
     };
     let any = args.blkio_weight.is_some()
+        || args.cpu_period.is_some()
+        || args.cpu_quota.is_some()
+        || args.cpuset_mems.is_some()
+        || memory_reservation.is_some()
         || args.cpu_shares.is_some()
         || nano_cpus.is_some()
         || args.cpuset_cpus.is_some()
@@ -763,6 +795,10 @@ pub(crate) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), Cli
         cpu_shares: args.cpu_shares,
         nano_cpus,
         cpuset_cpus: args.cpuset_cpus.clone(),
+        cpuset_mems: args.cpuset_mems.clone(),
+        cpu_period: args.cpu_period,
+        cpu_quota: args.cpu_quota,
+        memory_reservation,
         memory,
         memory_swap,
         pids_limit: args.pids_limit,

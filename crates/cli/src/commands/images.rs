@@ -32,7 +32,7 @@ fn image_format(source: &str, quiet: bool, digests: bool) -> String {
     }
 }
 
-fn image_header() -> Value {
+pub(crate) fn image_header() -> Value {
     Value::str_obj([
         ("Containers", "CONTAINERS".into()),
         ("CreatedAt", "CREATED AT".into()),
@@ -94,7 +94,7 @@ pub(crate) fn normalize_name(name: &str) -> String {
     }
 }
 
-fn is_dangling(i: &ImageSummary) -> bool {
+pub(crate) fn is_dangling(i: &ImageSummary) -> bool {
     let tags_none =
         i.repo_tags.is_empty() || (i.repo_tags.len() == 1 && i.repo_tags[0] == "<none>:<none>");
     let digests_none = i.repo_digests.is_empty()
@@ -154,7 +154,13 @@ fn image_rows(i: &ImageSummary, show_digests: bool) -> Vec<(String, String, Stri
 }
 
 /// The row object docker's image formatter exposes to templates.
-fn image_row(i: &ImageSummary, repo: &str, tag: &str, digest: &str, trunc: bool) -> Value {
+pub(crate) fn image_row(
+    i: &ImageSummary,
+    repo: &str,
+    tag: &str,
+    digest: &str,
+    trunc: bool,
+) -> Value {
     let id = if trunc {
         format::truncate_id(&i.id)
     } else {
@@ -164,9 +170,10 @@ fn image_row(i: &ImageSummary, repo: &str, tag: &str, digest: &str, trunc: bool)
     let (shared, unique) = if i.shared_size == -1 {
         ("N/A".to_string(), "N/A".to_string())
     } else {
+        // docker formats these with HumanSize (4 digits), unlike Size.
         (
-            units::human_size_with_precision(i.shared_size as f64, 3),
-            units::human_size_with_precision((i.size - i.shared_size) as f64, 3),
+            units::human_size(i.shared_size as f64),
+            units::human_size((i.size - i.shared_size) as f64),
         )
     };
     let containers = if i.containers == -1 {

@@ -1,11 +1,17 @@
 //! Command-line definitions (docker's flags and aliases) and dispatch.
 
 mod archive;
+mod commit;
 mod container;
+mod cp;
 mod create;
+mod df;
+mod events;
 mod images;
+mod prune;
 mod ps;
 mod run;
+mod stats;
 mod stream;
 mod system;
 
@@ -85,8 +91,16 @@ pub(crate) enum Command {
     Container(ContainerCommand),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// Create a new container
     Create(CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commit::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(cp::ExportArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Kill one or more running containers
@@ -109,6 +123,8 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Stop one or more running containers
     Stop(StopArgs),
     /// Display the running processes of a container
@@ -119,12 +135,20 @@ pub(crate) enum Command {
     Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SystemCommand {
     /// Display system-wide information
     Info(FormatArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
+    /// Show docker disk usage
+    Df(df::DfArgs),
+    /// Remove unused data
+    Prune(prune::SystemPruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,6 +354,14 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     {
         return Ok(());
     }
+    let confirmed = match &command {
+        Command::System(SystemCommand::Prune(a)) => prune::system_prune_confirmed(a)?,
+        Command::Container(ContainerCommand::Prune(a)) => prune::container_prune_confirmed(a)?,
+        _ => true,
+    };
+    if !confirmed {
+        return Ok(());
+    }
     let client = Client::connect(&host).await?;
     match command {
         Command::Version(_) => Ok(()),
@@ -370,6 +402,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 names: a.names,
             };
             images::inspect(&client, &a).await
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(&client, &a).await,
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            cp::export(&client, &a).await
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            commit::diff(&client, &a).await
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(&client, &a).await
         }
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
             run::create(&client, &a).await
@@ -414,9 +456,18 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
             container::port(&client, &a).await
         }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            stats::stats(&client, &a).await
+        }
         Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
             container::update(&client, &a).await
         }
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            events::events(&client, &a).await
+        }
+        Command::System(SystemCommand::Df(a)) => df::df(&client, &a).await,
+        Command::System(SystemCommand::Prune(a)) => prune::system_prune(&client, &a).await,
+        Command::Container(ContainerCommand::Prune(a)) => prune::container_prune(&client, &a).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             container::pause(&client, &a).await
         }

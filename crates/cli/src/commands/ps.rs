@@ -22,7 +22,7 @@ fn ps_format(source: &str, quiet: bool, size: bool) -> String {
     }
 }
 
-fn ps_header() -> Value {
+pub(crate) fn ps_header() -> Value {
     Value::str_obj([
         ("Command", "COMMAND".into()),
         ("CreatedAt", "CREATED AT".into()),

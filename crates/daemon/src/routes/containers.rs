@@ -12,7 +12,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use engine::{AttachRequest, LogsRequest, WaitCondition};
 use futures_util::StreamExt;
-use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
@@ -223,7 +222,7 @@ fn attach(
     id: String,
     params: Params,
     version: Option<ApiVersion>,
-    mut req: Request,
+    req: Request,
 ) -> Result<Response> {
     let tty = engine.container_attach_check(&id)?;
     let areq = AttachRequest {
@@ -232,37 +231,14 @@ fn attach(
         stderr: params.bool("stderr"),
         stream: params.bool("stream"),
         logs: params.bool("logs"),
+        detach_keys: params.get("detachKeys").map(str::to_string),
     };
-    let mux = !tty
-        && version.is_none_or(|v| {
-            v >= ApiVersion {
-                major: 1,
-                minor: 42,
-            }
-        });
-    let content_type = if mux {
-        "application/vnd.docker.multiplexed-stream"
-    } else {
-        "application/vnd.docker.raw-stream"
-    };
-    let upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        match upgrade.await {
-            Ok(up) => {
-                if let Err(e) = engine.container_attach(&id, areq, TokioIo::new(up)).await {
-                    tracing::debug!(error = %e, "attach ended with an error");
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
+    let ct = super::hijack::content_type(tty, version);
+    Ok(super::hijack::hijack(req, ct, move |conn| async move {
+        if let Err(e) = engine.container_attach(&id, areq, conn).await {
+            tracing::debug!(error = %e, "attach ended with an error");
         }
-    });
-    Ok(Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .body(Body::empty())
-        .unwrap_or_default())
+    }))
 }
 
 /// `since`/`until`: unix seconds with optional fraction (`1700000000.123456789`).

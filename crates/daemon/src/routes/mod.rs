@@ -1,7 +1,13 @@
 //! The router and what every handler shares: query parameters parsed as moby parses them.
 
+mod archive;
+mod commit;
 mod containers;
+mod events;
+mod exec;
+mod hijack;
 mod images;
+mod stats;
 mod stubs;
 mod system;
 
@@ -26,8 +32,13 @@ pub(crate) type AppState = Arc<Engine>;
 pub fn app(engine: Arc<Engine>) -> Router {
     let routes = Router::new()
         .merge(system::routes())
+        .merge(archive::routes())
+        .merge(commit::routes())
         .merge(containers::routes())
+        .merge(events::routes())
+        .merge(exec::routes())
         .merge(images::routes())
+        .merge(stats::routes())
         .merge(stubs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

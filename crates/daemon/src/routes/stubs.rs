@@ -22,10 +22,6 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
-        .route("/events", get(not_implemented))
-        .route("/exec/{id}/json", get(not_implemented))
-        .route("/exec/{id}/{action}", post(not_implemented))
-        .route("/commit", post(not_implemented))
         .route("/build", post(not_implemented))
         .route("/auth", post(not_implemented))
         .route("/volumes", get(volumes_list))

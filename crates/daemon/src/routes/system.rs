@@ -78,24 +78,32 @@ async fn build_prune() -> Json<BuildPruneResponse> {
     })
 }
 
-/// `GET /system/df` in the 1.47 shape (bollard's model is the newer `*Usage` one).
+/// `GET /system/df` in the 1.47 shape (bollard's model is the newer `*Usage` one). Sections
+/// not asked for with `type=` are `null`, as in moby.
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct DiskUsageBody {
     layers_size: i64,
-    images: Vec<ImageSummary>,
-    containers: Vec<serde_json::Value>,
-    volumes: Vec<serde_json::Value>,
-    build_cache: Vec<serde_json::Value>,
+    images: Option<Vec<ImageSummary>>,
+    containers: Option<Vec<serde_json::Value>>,
+    volumes: Option<Vec<serde_json::Value>>,
+    build_cache: Option<Vec<serde_json::Value>>,
 }
 
-async fn system_df(State(engine): State<AppState>) -> Result<Json<DiskUsageBody>> {
-    let usage = engine.disk_usage().await?;
+async fn system_df(
+    State(engine): State<AppState>,
+    params: super::Params,
+) -> Result<Json<DiskUsageBody>> {
+    let sections = engine::DfSections::from_types(&params.all("type"))?;
+    let df = engine.system_df(sections).await?;
+    let (layers_size, images) = df
+        .images
+        .map_or((0, None), |u| (u.layers_size, Some(u.images)));
     Ok(Json(DiskUsageBody {
-        layers_size: usage.layers_size,
-        images: usage.images,
-        containers: Vec::new(),
-        volumes: Vec::new(),
-        build_cache: Vec::new(),
+        layers_size,
+        images,
+        containers: df.containers,
+        volumes: sections.volumes.then(Vec::new),
+        build_cache: sections.build_cache.then(Vec::new),
     }))
 }

@@ -1,10 +1,11 @@
 //! Logs and attach: json-file records turned into Docker's stream framing, and the attach proxy.
 //!
-//! An attach made before the container starts (what `docker run` does) reads the container's
-//! output from its json-file log from the offset the start began at, so not a byte is lost
-//! however fast the process is; its stdin is connected to the shim once the container runs
-//! (the client's stdin waits in the socket until then). An attach to a running container is
-//! proxied to the shim's attach socket.
+//! Every attach is proxied to the shim's attach socket. One made before the container starts
+//! (what `docker run` does) registers with the container; the start connects it to the shim
+//! while the container is created but its process not yet running (the shim is gated), so not a
+//! byte is lost however fast the process is, and partial lines (a prompt) arrive at once. The
+//! client's stdin waits in its socket until then. The detach keys (`detachKeys`, default
+//! ctrl-p ctrl-q) typed on stdin end the session and leave the container running.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -16,9 +17,9 @@ use chrono::{DateTime, Utc};
 use runtime::AttachOptions;
 use runtime::logs::{LogLine, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Containers, Notice};
+use super::{Containers, Notice, detach};
 use crate::{ByteStream, Result};
 
 /// `GET /containers/{id}/logs` parameters.
@@ -35,13 +36,15 @@ pub struct LogsRequest {
 }
 
 /// `POST /containers/{id}/attach` parameters.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AttachRequest {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
     pub stream: bool,
     pub logs: bool,
+    /// `detachKeys` (moby's syntax); None or empty: ctrl-p,ctrl-q.
+    pub detach_keys: Option<String>,
 }
 
 /// One frame: 8-byte header unless `tty`.
@@ -124,58 +127,6 @@ fn parse_complete(buf: &[u8]) -> (Vec<LogLine>, u64) {
         })
         .collect();
     (lines, u64::try_from(end + 1).unwrap_or(0))
-}
-
-/// Follows a log through an open handle, so the records stay readable after `--rm` deleted
-/// the file, and moves on to the new file when the log was rotated.
-#[derive(Debug)]
-pub(crate) struct LogTail {
-    path: std::path::PathBuf,
-    file: Option<Arc<std::fs::File>>,
-    offset: u64,
-}
-
-impl LogTail {
-    pub(crate) fn new(path: &Path, file: Option<Arc<std::fs::File>>, offset: u64) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            file,
-            offset,
-        }
-    }
-
-    /// The complete records appended since the last call.
-    pub(crate) fn read(&mut self) -> Vec<LogLine> {
-        use std::os::unix::fs::{FileExt, MetadataExt};
-        let mut out = Vec::new();
-        for _ in 0..4 {
-            if self.file.is_none() {
-                self.file = std::fs::File::open(&self.path).ok().map(Arc::new);
-                self.offset = 0;
-            }
-            let Some(f) = self.file.clone() else {
-                return out;
-            };
-            let mut buf = Vec::new();
-            let mut chunk = vec![0u8; 64 * 1024];
-            let mut pos = self.offset;
-            while let Ok(n) = f.read_at(&mut chunk, pos) {
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                pos += u64::try_from(n).unwrap_or(0);
-            }
-            let (lines, used) = parse_complete(&buf);
-            self.offset += used;
-            out.extend(lines);
-            match (std::fs::metadata(&self.path), f.metadata()) {
-                (Ok(p), Ok(h)) if p.ino() != h.ino() => self.file = None,
-                _ => return out,
-            }
-        }
-        out
-    }
 }
 
 impl LogsRequest {
@@ -291,7 +242,7 @@ impl Containers {
             let r = ctr.rec();
             (r.config.tty.unwrap_or(false), r.log_path.clone())
         };
-        let (mut cr, mut cw) = tokio::io::split(client);
+        let (cr, mut cw) = tokio::io::split(client);
         let lreq = LogsRequest {
             stdout: req.stdout,
             stderr: req.stderr,
@@ -311,124 +262,122 @@ impl Containers {
             }
             let _ = cw.flush().await;
         }
+        self.event(&ctr, "attach", &[]);
         if !req.stream {
             let _ = cw.shutdown().await;
             return Ok(());
         }
-        let mut rx = {
-            let _r = ctr.rec();
-            ctr.notice.subscribe()
+        let keys = match req.detach_keys.as_deref() {
+            Some(k) if !k.is_empty() => detach::parse(k)?,
+            _ => detach::DEFAULT_KEYS.to_vec(),
         };
-        let now: Notice = *rx.borrow_and_update();
+        let opts = AttachOptions {
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+        };
         let shim = self.shim(&ctr.id);
-        if now.running {
-            // Live: proxy to the shim.
-            let sock = shim
-                .attach(AttachOptions {
-                    stdin: req.stdin,
-                    stdout: req.stdout,
-                    stderr: req.stderr,
-                })
-                .await?;
-            let (mut sr, mut sw) = sock.into_split();
-            let stdin = req.stdin;
-            let input = tokio::spawn(async move {
-                if stdin {
-                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
-                    let _ = sw.shutdown().await;
-                } else {
-                    // Without stdin, an EOF from the client is ignored; keep the half open.
-                    let mut sink = [0u8; 1024];
-                    while let Ok(n) = cr.read(&mut sink).await {
-                        if n == 0 {
-                            break;
+        let (mut rx, now, early) = {
+            let _r = ctr.rec();
+            let rx = ctr.notice.subscribe();
+            let now: Notice = *rx.borrow();
+            // Before the start: the start hands us a shim connection made before the process
+            // runs (its shim is gated), so not a byte of output is missed.
+            let early = (!now.running).then(|| {
+                let (tx, rx) = oneshot::channel();
+                ctr.early_attach
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(super::EarlyAttach { opts, tx });
+                rx
+            });
+            (rx, now, early)
+        };
+        let sock = match early {
+            None => shim.attach(opts).await?,
+            Some(mut handed) => loop {
+                tokio::select! {
+                    s = &mut handed => match s {
+                        Ok(s) => break s,
+                        // The start failed or the container went away.
+                        Err(_) => {
+                            let _ = cw.shutdown().await;
+                            return Ok(());
+                        }
+                    },
+                    changed = rx.changed() => {
+                        let n = *rx.borrow_and_update();
+                        if changed.is_err() || (n.removed && n.starts == now.starts) {
+                            let _ = cw.shutdown().await;
+                            return Ok(());
+                        }
+                        if n.starts > now.starts {
+                            // Registered after the start took the early attaches: go live.
+                            match handed.try_recv() {
+                                Ok(s) => break s,
+                                Err(_) => match shim.attach(opts).await {
+                                    Ok(s) => break s,
+                                    Err(_) => {
+                                        let _ = cw.shutdown().await;
+                                        return Ok(());
+                                    }
+                                },
+                            }
                         }
                     }
-                    std::future::pending::<()>().await;
                 }
-            });
-            let _ = tokio::io::copy(&mut sr, &mut cw).await;
-            let _ = cw.shutdown().await;
-            input.abort();
-            return Ok(());
-        }
-        // Before start: wait for the start (or the removal).
-        let started = rx
-            .wait_for(|n| n.starts > now.starts || n.removed)
-            .await
-            .map(|n| *n);
-        let Ok(started) = started else {
-            let _ = cw.shutdown().await;
-            return Ok(());
+            },
         };
-        if started.removed && started.starts == now.starts {
-            let _ = cw.shutdown().await;
-            return Ok(());
-        }
-        let input = if req.stdin {
-            match shim
-                .attach(AttachOptions {
-                    stdin: true,
-                    stdout: false,
-                    stderr: false,
-                })
-                .await
-            {
-                Ok(sock) => {
-                    let (_sr, mut sw) = sock.into_split();
-                    Some(tokio::spawn(async move {
-                        let _keep = _sr;
-                        let _ = tokio::io::copy(&mut cr, &mut sw).await;
-                        let _ = sw.shutdown().await;
-                        std::future::pending::<()>().await;
-                    }))
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "stdin attach");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let handle = ctr
-            .log_file
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut tail = Some(LogTail::new(&log_path, handle, started.log_offset));
-        let exits = started.exits;
-        loop {
-            let exited = {
-                let n = rx.borrow_and_update();
-                n.exits > exits || n.removed
-            };
-            let Some(mut t) = tail.take() else { break };
-            let Ok((new, t)) = tokio::task::spawn_blocking(move || (t.read(), t)).await else {
-                break;
-            };
-            tail = Some(t);
-            let mut failed = false;
-            for l in new.iter().filter(|l| lreq.wants(l)) {
-                if cw.write_all(&line_frame(tty, l, false)).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || cw.flush().await.is_err() || exited {
-                break;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                _ = rx.changed() => {}
-            }
-        }
-        let _ = cw.shutdown().await;
-        if let Some(i) = input {
-            i.abort();
-        }
+        proxy(sock, cr, cw, req.stdin, keys).await;
         Ok(())
     }
+}
+
+/// Copies the shim's output to the client and (with `stdin`) the client's input to the shim
+/// until the output ends, the client goes, or the client types the detach keys (the session
+/// ends; the container runs on).
+async fn proxy<R, W>(sock: tokio::net::UnixStream, mut cr: R, mut cw: W, stdin: bool, keys: Vec<u8>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sr, mut sw) = sock.into_split();
+    let (detached_tx, detached) = oneshot::channel::<()>();
+    let input = tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut scanner = detach::Scanner::new(keys);
+        loop {
+            match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) if !stdin => {}
+                Ok(n) => {
+                    let (forward, detach) = scanner.feed(&buf[..n]);
+                    if !forward.is_empty() && sw.write_all(&forward).await.is_err() {
+                        break;
+                    }
+                    if detach {
+                        let _ = detached_tx.send(());
+                        return;
+                    }
+                }
+            }
+        }
+        if stdin {
+            let held = scanner.held().to_vec();
+            if !held.is_empty() {
+                let _ = sw.write_all(&held).await;
+            }
+            let _ = sw.shutdown().await;
+        }
+        // Without stdin an EOF from the client is not the end: output goes on.
+        std::future::pending::<()>().await;
+    });
+    tokio::select! {
+        _ = tokio::io::copy(&mut sr, &mut cw) => {}
+        Ok(()) = detached => {}
+    }
+    let _ = cw.shutdown().await;
+    input.abort();
 }
 
 #[cfg(test)]

@@ -166,6 +166,13 @@ pub(crate) fn host_defaults(h: &mut HostConfig) {
     if log.config.is_none() {
         log.config = Some(HashMap::new());
     }
+    // moby's adaptContainerSettings: swap defaults to the memory limit again (memory + swap =
+    // twice the memory), recorded so that `update` and inspect see what the cgroup has.
+    if let Some(m) = h.memory.filter(|m| *m > 0)
+        && h.memory_swap.unwrap_or(0) == 0
+    {
+        h.memory_swap = Some(m.saturating_mul(2));
+    }
     if h.restart_policy.is_none() {
         h.restart_policy = Some(api_types::models::RestartPolicy {
             name: Some(api_types::models::RestartPolicyNameEnum::NO),

@@ -10,12 +10,19 @@
 //! happens under the record lock and is published on the container's `watch` channel in the same
 //! critical section, so a waiter that subscribes under the record lock never misses an exit.
 
+mod archive;
 mod attach;
+mod commit;
+mod detach;
+mod events;
+mod exec;
 mod merge;
 mod names;
 mod pause;
 mod record;
 mod setup;
+mod stats;
+mod update;
 mod views;
 
 use std::collections::HashMap;
@@ -31,10 +38,14 @@ use images::ImageService;
 use runtime::{Shim, ShimConfig};
 use tokio::sync::watch;
 
+pub use archive::{ExtractRequest, PathStat};
 pub use attach::{AttachRequest, LogsRequest};
+pub use commit::{CommitRequest, CommitResult};
+pub use exec::ExecStartRequest;
 pub use pause::{ContainerPruneResponse, TopResponse};
 use record::{Record, State};
 use setup::Dirs;
+pub use stats::{ContainerStats, StatsStream};
 
 use crate::{EngineError, Result, io_err};
 
@@ -46,8 +57,6 @@ pub(crate) struct Notice {
     pub exits: u64,
     pub exit_code: i64,
     pub removed: bool,
-    /// Size of the log file when the last start began (attach-before-start replays from there).
-    pub log_offset: u64,
 }
 
 /// One container in memory.
@@ -60,9 +69,15 @@ pub(crate) struct Ctr {
     op: tokio::sync::Mutex<()>,
     /// Restart back-off.
     backoff: Mutex<Duration>,
-    /// The log, opened at the last start (attach-before-start reads through it, so `--rm`
-    /// deleting the file cannot lose the last lines).
-    pub(crate) log_file: Mutex<Option<Arc<std::fs::File>>>,
+    /// Attach sessions waiting for the next start (taken by it before the process runs).
+    pub(crate) early_attach: Mutex<Vec<EarlyAttach>>,
+}
+
+/// An attach made before the start: the start connects it to the shim and hands it over.
+#[derive(Debug)]
+pub(crate) struct EarlyAttach {
+    pub opts: runtime::AttachOptions,
+    pub tx: tokio::sync::oneshot::Sender<tokio::net::UnixStream>,
 }
 
 impl Ctr {
@@ -78,7 +93,7 @@ impl Ctr {
             notice: watch::Sender::new(n),
             op: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Duration::from_millis(100)),
-            log_file: Mutex::new(None),
+            early_attach: Mutex::new(Vec::new()),
         })
     }
 
@@ -136,6 +151,10 @@ pub(crate) struct Containers {
     map: RwLock<HashMap<String, Arc<Ctr>>>,
     /// Where the cgroup hierarchies are mounted (`/sys/fs/cgroup`).
     cgroup_root: PathBuf,
+    /// Exec instances (in memory only, as in Docker).
+    execs: exec::ExecStore,
+    /// The event bus (see `crate::events`; emit with `self.event(&ctr, action, attrs)`).
+    pub(crate) events: Arc<crate::events::Events>,
 }
 
 /// Signal names → numbers (Linux x86/arm).
@@ -195,6 +214,25 @@ pub(crate) fn parse_signal(s: &str) -> Result<i32> {
     Ok(n)
 }
 
+/// Hands the attach sessions made before this start their shim connections, then starts the
+/// created (gated) container's process.
+async fn open_gate(ctr: &Ctr, shim: &Shim) -> Result<()> {
+    let early = std::mem::take(&mut *ctr.early_attach.lock().unwrap_or_else(|e| e.into_inner()));
+    for a in early {
+        if a.tx.is_closed() {
+            continue;
+        }
+        match shim.attach(a.opts).await {
+            Ok(sock) => {
+                let _ = a.tx.send(sock);
+            }
+            Err(e) => tracing::debug!(id = %ctr.id, error = %e, "early attach"),
+        }
+    }
+    shim.start_process().await?;
+    Ok(())
+}
+
 /// Exit code recorded for a start failure (the CLI picks 126/127 from the text).
 fn start_failure_code(msg: &str) -> i64 {
     if msg.contains("not found") || msg.contains("no such file") {
@@ -241,6 +279,8 @@ impl Containers {
             images,
             map: RwLock::new(map),
             cgroup_root: PathBuf::from(pause::CGROUP_ROOT),
+            execs: exec::ExecStore::default(),
+            events: Arc::new(crate::events::Events::new()),
         });
         this.restore();
         Ok(this)
@@ -428,6 +468,7 @@ impl Containers {
         let merged = merge::merge(&user, img.config.config.as_ref())?;
         let mut host = body.host_config.clone().unwrap_or_default();
         merge::host_defaults(&mut host);
+        update::validate_host(&host)?;
         let policy = host
             .restart_policy
             .as_ref()
@@ -516,6 +557,7 @@ impl Containers {
             let _ = std::fs::remove_dir_all(self.dirs(&id).dir);
             return Err(e);
         }
+        self.event(&ctr, "create", &[]);
         Ok(id)
     }
 
@@ -540,23 +582,23 @@ impl Containers {
         // `/proc/self/exe` rather than `current_exe()`: it still runs this very binary after
         // the file on disk was replaced or deleted (an upgrade, a rebuild).
         let shim_binary = PathBuf::from("/proc/self/exe");
-        let log_file = {
+        // The log exists from the start on (the shim appends to it).
+        {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
-                .read(true)
                 .append(true)
                 .create(true)
                 .mode(0o640)
                 .open(&rec.log_path)
-                .map_err(|e| io_err("open", &rec.log_path, e))?
-        };
-        let log_offset = log_file.metadata().map_or(0, |m| m.len());
+                .map_err(|e| io_err("open", &rec.log_path, e))?;
+        }
         let r2 = rec.clone();
         let d2 = dirs.clone();
         let started = tokio::task::spawn_blocking(move || -> Result<(Shim, i32)> {
             let rec = r2;
             let dirs = d2;
-            setup::mount_rootfs(&dirs, &snapshots, &rec.layers)?;
+            let volatile = rec.host_config.auto_remove.unwrap_or(false);
+            setup::mount_rootfs(&dirs, &snapshots, &rec.layers, volatile)?;
             let run = || -> Result<(Shim, i32)> {
                 setup::write_etc_files(&dirs, &rec)?;
                 let cspec = setup::container_spec(&rec, &dirs)?;
@@ -580,6 +622,7 @@ impl Containers {
                     open_stdin: rec.config.open_stdin.unwrap_or(false),
                     stdin_once: rec.config.stdin_once.unwrap_or(false),
                     console_size: cspec.console_size,
+                    gated: true,
                 };
                 let (shim, started) = Shim::start(&shim_binary, &cfg, &spec)?;
                 Ok((shim, started.pid))
@@ -597,6 +640,17 @@ impl Containers {
             what: "container start",
         })
         .and_then(|r| r);
+        let started = match started {
+            Ok((shim, pid)) => match open_gate(&ctr, &shim).await {
+                Ok(()) => Ok((shim, pid)),
+                Err(e) => {
+                    let _ = linux::mount::unmount(&dirs.rootfs());
+                    let _ = std::fs::remove_dir_all(&dirs.state_dir);
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
 
         match started {
             Ok((shim, pid)) => {
@@ -614,18 +668,21 @@ impl Containers {
                     if let Err(e) = r.save(&dirs.dir) {
                         tracing::warn!(id = %r.id, error = %e, "cannot save container state");
                     }
-                    *ctr.log_file.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(Arc::new(log_file));
                     ctr.publish(|n| {
                         n.running = true;
                         n.starts += 1;
-                        n.log_offset = log_offset;
                     });
                 }
+                self.event(&ctr, "start", &[]);
                 Arc::clone(self).spawn_watch(Arc::clone(&ctr), shim);
                 Ok(true)
             }
             Err(e) => {
+                // Early attaches end: there is nothing to see.
+                ctr.early_attach
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
                 let msg = e.to_string();
                 let auto_remove = {
                     let mut r = ctr.rec();
@@ -748,6 +805,12 @@ impl Containers {
         if let Err(e) = r.save(&dirs.dir) {
             tracing::warn!(id = %r.id, error = %e, "cannot save container state");
         }
+        let (code_s, ran_s) = (code.to_string(), ran.as_secs().to_string());
+        self.event_rec(
+            &r,
+            "die",
+            &[("exitCode", &code_s), ("execDuration", &ran_s)],
+        );
         ctr.publish(|n| {
             n.running = false;
             n.exits += 1;
@@ -817,8 +880,9 @@ impl Containers {
             (rx, exits, timeout.or(r.config.stop_timeout).unwrap_or(10))
         };
         let shim = self.shim(&ctr.id);
-        if let Err(e) = shim.kill(sig).await {
-            tracing::debug!(id = %ctr.id, error = %e, "stop signal");
+        match shim.kill(sig).await {
+            Ok(()) => self.event(&ctr, "kill", &[("signal", &sig.to_string())]),
+            Err(e) => tracing::debug!(id = %ctr.id, error = %e, "stop signal"),
         }
         // A frozen process only sees the signal once thawed (moby resumes it the same way).
         if let Err(e) = self.thaw(&ctr).await {
@@ -836,11 +900,15 @@ impl Containers {
             .is_ok()
         };
         if !exited {
-            if let Err(e) = shim.kill(9).await {
-                tracing::debug!(id = %ctr.id, error = %e, "SIGKILL after the stop timeout");
+            match shim.kill(9).await {
+                Ok(()) => self.event(&ctr, "kill", &[("signal", "9")]),
+                Err(e) => {
+                    tracing::debug!(id = %ctr.id, error = %e, "SIGKILL after the stop timeout")
+                }
             }
             let _ = rx.wait_for(|n| n.exits > exits).await;
         }
+        self.event(&ctr, "stop", &[]);
         Ok(true)
     }
 
@@ -862,6 +930,9 @@ impl Containers {
             }
         }
         let killed = self.shim(&ctr.id).kill(sig).await;
+        if killed.is_ok() {
+            self.event(&ctr, "kill", &[("signal", &sig.to_string())]);
+        }
         if killed.is_ok()
             && matches!(sig, 9 | 15 | 2)
             && let Err(e) = self.thaw(&ctr).await
@@ -909,7 +980,9 @@ impl Containers {
             let exits = rx.borrow().exits;
             let still = rx.borrow().running;
             if still {
-                let _ = self.shim(&ctr.id).kill(9).await;
+                if self.shim(&ctr.id).kill(9).await.is_ok() {
+                    self.event(&ctr, "kill", &[("signal", "9")]);
+                }
                 let _ = self.thaw(&ctr).await;
                 let _ = tokio::time::timeout(
                     Duration::from_secs(30),
@@ -934,10 +1007,12 @@ impl Containers {
             let _ = std::fs::remove_dir_all(&dirs.state_dir);
         })
         .await;
+        self.event(&ctr, "destroy", &[]);
         self.map
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ctr.id);
+        self.forget_execs(&ctr.id);
         ctr.publish(|n| n.removed = true);
         Ok(())
     }
@@ -990,8 +1065,10 @@ impl Containers {
                 "Renaming a container with the same name as its current name".to_string(),
             ));
         }
-        r.name = new;
-        r.save(&self.dirs(&ctr.id).dir)
+        let old = std::mem::replace(&mut r.name, new);
+        r.save(&self.dirs(&ctr.id).dir)?;
+        self.event_rec(&r, "rename", &[("oldName", &old)]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/resize`.
@@ -1003,7 +1080,10 @@ impl Containers {
                 ctr.id
             )));
         }
-        Ok(self.shim(&ctr.id).resize(rows, cols).await?)
+        self.shim(&ctr.id).resize(rows, cols).await?;
+        let (h, w) = (rows.to_string(), cols.to_string());
+        self.event(&ctr, "resize", &[("height", &h), ("width", &w)]);
+        Ok(())
     }
 
     /// Every record (for list, in-use checks, info).

@@ -206,6 +206,7 @@ impl Containers {
         if let Err(e) = r.save(&self.dirs(&ctr.id).dir) {
             tracing::warn!(id = %r.id, error = %e, "cannot save container state");
         }
+        self.event_rec(&r, "pause", &[]);
         Ok(())
     }
 
@@ -216,7 +217,9 @@ impl Containers {
         if !ctr.rec().state.paused {
             return Err(EngineError::NotPaused(ctr.id.clone()));
         }
-        self.thaw(&ctr).await
+        self.thaw(&ctr).await?;
+        self.event(&ctr, "unpause", &[]);
+        Ok(())
     }
 
     /// Thaws a paused container and records it as running again (no-op when not paused).
@@ -265,6 +268,7 @@ impl Containers {
             parse_ps_output(&String::from_utf8_lossy(&out.stdout), &pids)
         })
         .await
+        .inspect(|_| self.event(&ctr, "top", &[]))
     }
 
     /// `POST /containers/prune`: removes every container that is not running (created,
@@ -306,6 +310,7 @@ impl Containers {
                 Err(e) => tracing::warn!(id = %r.id, error = %e, "prune: cannot remove"),
             }
         }
+        crate::events::emit_prune(&self.events, crate::events::EventType::CONTAINER, space);
         Ok(ContainerPruneResponse {
             containers_deleted: (!deleted.is_empty()).then_some(deleted),
             space_reclaimed: space,

@@ -72,8 +72,15 @@ impl Dirs {
     }
 }
 
-/// Mounts the overlay root filesystem (unmounting a stale one first).
-pub(crate) fn mount_rootfs(dirs: &Dirs, snapshots: &Path, layers: &[String]) -> Result<()> {
+/// Mounts the overlay root filesystem (unmounting a stale one first). `volatile` (for `--rm`
+/// containers, as podman does) skips the overlay's syncs of the upper layer, the costliest step
+/// of a short container's stop on a busy disk.
+pub(crate) fn mount_rootfs(
+    dirs: &Dirs,
+    snapshots: &Path,
+    layers: &[String],
+    volatile: bool,
+) -> Result<()> {
     let rootfs = dirs.rootfs();
     for d in [rootfs.clone(), dirs.upper(), dirs.work()] {
         fs::create_dir_all(&d).map_err(|e| io_err("create", &d, e))?;
@@ -83,7 +90,13 @@ pub(crate) fn mount_rootfs(dirs: &Dirs, snapshots: &Path, layers: &[String]) -> 
     }
     let mut lowers = vec![dirs.init()];
     lowers.extend(layers.iter().rev().map(|h| snapshots.join(h).join("fs")));
-    linux::mount::mount_overlay(&lowers, &dirs.upper(), &dirs.work(), &rootfs)?;
+    // A volatile mount leaves `work/incompat/volatile` behind, which blocks the next mount;
+    // the work directory is scratch space between mounts, so clear that marker.
+    let marker = dirs.work().join("work/incompat");
+    if marker.exists() {
+        fs::remove_dir_all(&marker).map_err(|e| io_err("remove", &marker, e))?;
+    }
+    linux::mount::mount_overlay_with(&lowers, &dirs.upper(), &dirs.work(), &rootfs, volatile)?;
     Ok(())
 }
 

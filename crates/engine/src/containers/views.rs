@@ -294,7 +294,7 @@ impl Containers {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": Value::Null,
+            "ExecIDs": self.exec_ids(&r.id),
             "HostConfig": host_config,
             "GraphDriver": {
                 "Name": "overlay2",

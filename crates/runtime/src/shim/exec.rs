@@ -1,0 +1,283 @@
+//! The exec shim: one further process in a running container, under the container shim's poll
+//! loop.
+//!
+//! Differences from a container shim: it binds `shim.sock` and reports `ready` *before* the
+//! process exists, collects attach connections until `{"op":"start"}` arrives (so a client that
+//! attached first sees every byte), then joins the container with libcontainer's tenant
+//! builder and answers the start with `{"pid":N}` or `{"error":"…"}` (Docker's wording; the
+//! shim then exits). It writes no json-file log, never deletes the container (the container's
+//! own shim does that), reaps only its own process and records it in its own `exit.json`.
+//! Without a start within [`START_TIMEOUT`] it gives up and exits.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+
+use super::{Client, Request, Shim, check_command, receive_pty, reply, report, set_nonblocking};
+use crate::client::ShimConfig;
+use crate::exec::ExecSpec;
+use crate::logs::Stream;
+
+/// How long the shim waits for its start request.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Docker's wording around a runtime's exec failure.
+fn exec_failed(msg: &str) -> String {
+    format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+    )
+}
+
+/// Runs an exec shim (after the detach); errors before `ready` go to the spawner.
+pub(super) fn run(cfg: &ShimConfig, exec: &ExecSpec) -> Result<(), String> {
+    let sock_path = cfg.state_dir.join("shim.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = UnixListener::bind(&sock_path).map_err(|e| format!("bind shim.sock: {e}"))?;
+    let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600));
+    std::fs::write(
+        cfg.state_dir.join("shim.pid"),
+        std::process::id().to_string(),
+    )
+    .map_err(|e| format!("write shim.pid: {e}"))?;
+    let _ = listener.set_nonblocking(true);
+    // Block SIGCHLD before the process exists so its exit cannot slip by.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    let _ = mask.thread_block();
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {e}"))?;
+    report("ready");
+
+    let mut shim = Shim::new(cfg.clone(), Pid::from_raw(0), None, Vec::new(), None, None);
+    let Some(starter) = shim.await_start(&listener) else {
+        let _ = std::fs::remove_file(&sock_path);
+        return Ok(());
+    };
+    match start(cfg, exec) {
+        Ok(started) => {
+            reply(starter, &serde_json::json!({"pid": started.pid.as_raw()}));
+            shim.pid = started.pid;
+            shim.tty = started.tty;
+            shim.outputs = started.outputs;
+            shim.stdin = started.stdin;
+            if shim.stdin.is_none() {
+                for c in &mut shim.clients {
+                    c.reading = false;
+                }
+                shim.stdin_buf.clear();
+            }
+        }
+        Err(e) => {
+            reply(starter, &serde_json::json!({"error": e}));
+            for c in shim.clients.drain(..) {
+                let _ = c.sock.set_nonblocking(false);
+                let _ = c.sock.shutdown(std::net::Shutdown::Both);
+            }
+            let _ = std::fs::remove_file(&sock_path);
+            return Ok(());
+        }
+    }
+    let status = shim.serve(&listener, &sigfd);
+    shim.finish(status, None, "");
+    let _ = std::fs::remove_file(&sock_path);
+    Ok(())
+}
+
+impl Shim {
+    /// Before the start (of an exec, or of a gated container): takes attach connections and
+    /// waits; returns the start requester (None on timeout).
+    pub(super) fn await_start(&mut self, listener: &UnixListener) -> Option<UnixStream> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            for p in &self.pending {
+                fds.push(PollFd::new(p.sock.as_fd(), PollFlags::POLLIN));
+            }
+            let left = (deadline - now).as_millis().min(1000);
+            let timeout = PollTimeout::from(u16::try_from(left).unwrap_or(1000));
+            if nix::poll::poll(&mut fds, timeout).is_err() {
+                continue;
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            if ready[0] {
+                self.accept(listener);
+            }
+            let mut done = Vec::new();
+            for (i, r) in ready.iter().skip(1).enumerate() {
+                if *r && i < self.pending.len() && self.read_request(i) {
+                    done.push(i);
+                }
+            }
+            let mut starter = None;
+            for i in done.into_iter().rev() {
+                let p = self.pending.remove(i);
+                let Some(nl) = p.buf.iter().position(|b| *b == b'\n') else {
+                    continue;
+                };
+                let Ok(req) = serde_json::from_slice::<Request>(&p.buf[..nl]) else {
+                    reply(p.sock, &serde_json::json!({"error": "bad request"}));
+                    continue;
+                };
+                match req.op.as_str() {
+                    "start" if starter.is_none() => starter = Some(p.sock),
+                    "wait" => self.waiters.push(p.sock),
+                    "attach" => {
+                        let reading = req.stdin && self.cfg.open_stdin;
+                        if reading {
+                            self.stdin_buf.extend_from_slice(&p.buf[nl + 1..]);
+                        }
+                        self.clients.push(Client {
+                            sock: p.sock,
+                            stdout: req.stdout,
+                            stderr: req.stderr,
+                            reading,
+                            out: Default::default(),
+                        });
+                    }
+                    _ => reply(
+                        p.sock,
+                        &serde_json::json!({"error": "the process has not started"}),
+                    ),
+                }
+            }
+            if starter.is_some() {
+                return starter;
+            }
+        }
+    }
+}
+
+struct Started {
+    pid: Pid,
+    tty: Option<OwnedFd>,
+    outputs: Vec<(Option<OwnedFd>, Stream, Vec<u8>)>,
+    stdin: Option<OwnedFd>,
+}
+
+/// Joins the container and starts the process.
+fn start(cfg: &ShimConfig, exec: &ExecSpec) -> Result<Started, String> {
+    let container = Container::load(cfg.runtime_root.join(&cfg.id))
+        .map_err(|_| format!("container {} is not running", cfg.id))?;
+    let init = container
+        .pid()
+        .ok_or_else(|| format!("container {} is not running", cfg.id))?;
+    let arg0 = exec.args.first().ok_or("No exec command specified")?;
+    let cwd = if exec.cwd.is_empty() { "/" } else { &exec.cwd };
+    // Resolve the command in the container's own mount namespace (volumes included).
+    let root = format!("/proc/{}/root", init.as_raw());
+    check_command(Path::new(&root), arg0, &exec.env, Path::new(cwd))
+        .map_err(|e| exec_failed(&e))?;
+
+    let mut builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+        .with_executor(DefaultExecutor {})
+        .with_root_path(&cfg.runtime_root)
+        .map_err(|e| exec_failed(&e.to_string()))?;
+    let mut outputs = Vec::new();
+    let mut stdin = None;
+    let console_path = cfg.state_dir.join("console.sock");
+    let mut console = None;
+    if exec.tty {
+        let _ = std::fs::remove_file(&console_path);
+        console = Some(
+            UnixListener::bind(&console_path).map_err(|e| format!("bind console socket: {e}"))?,
+        );
+        builder = builder.with_console_socket(Some(&console_path));
+    } else {
+        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        builder = builder.with_stdout(out_w).with_stderr(err_w);
+        if exec.open_stdin {
+            let (in_r, in_w) = pipe()?;
+            builder = builder.with_stdin(in_r);
+            stdin = Some(in_w);
+        } else {
+            let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+            builder = builder.with_stdin(OwnedFd::from(null));
+        }
+        outputs.push((Some(out_r), Stream::Stdout, Vec::new()));
+        outputs.push((Some(err_r), Stream::Stderr, Vec::new()));
+    }
+    let process = cfg.state_dir.join("process.json");
+    let _ = linux::process::ignore_sigpipe(false);
+    let built = builder
+        .as_tenant()
+        .with_process(Some(&process))
+        .with_detach(true)
+        .build();
+    let _ = linux::process::ignore_sigpipe(true);
+    let pid = match built {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_file(&console_path);
+            return Err(exec_failed(&e.to_string()));
+        }
+    };
+    let mut tty = None;
+    if let Some(console) = console.take() {
+        let got = receive_pty(&console);
+        let _ = std::fs::remove_file(&console_path);
+        match got {
+            Ok(fd) => tty = Some(fd),
+            Err(e) => {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+                return Err(e);
+            }
+        }
+        if let (Some(fd), Some((rows, cols))) = (&tty, exec.console_size) {
+            let _ = linux::process::set_winsize(fd.as_fd(), rows, cols);
+        }
+    }
+    if let Some(fd) = &tty {
+        stdin = fd.try_clone().ok();
+        outputs.push((fd.try_clone().ok(), Stream::Stdout, Vec::new()));
+    }
+    for (fd, _, _) in &outputs {
+        if let Some(fd) = fd {
+            set_nonblocking(fd.as_fd());
+        }
+    }
+    if let Some(fd) = &stdin {
+        set_nonblocking(fd.as_fd());
+    }
+    Ok(Started {
+        pid,
+        tty,
+        outputs,
+        stdin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_wording() {
+        assert_eq!(
+            exec_failed("exec: \"nosuch\": executable file not found in $PATH"),
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH: unknown"
+        );
+    }
+}
