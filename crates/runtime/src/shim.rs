@@ -271,36 +271,17 @@ fn run(cfg: &ShimConfig) -> Result<(), String> {
     )
     .map_err(|e| format!("write shim.pid: {e}"))?;
 
-    let mut builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+    let builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(DefaultExecutor {})
         .with_root_path(&cfg.runtime_root)
         .map_err(|e| e.to_string())?;
-    let mut outputs = Vec::new();
-    let mut stdin = None;
-    let console_path = cfg.state_dir.join("console.sock");
-    let mut console = None;
-    if cfg.tty {
-        let _ = std::fs::remove_file(&console_path);
-        console = Some(
-            UnixListener::bind(&console_path).map_err(|e| format!("bind console socket: {e}"))?,
-        );
-        builder = builder.with_console_socket(Some(&console_path));
-    } else {
-        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        builder = builder.with_stdout(out_w).with_stderr(err_w);
-        if cfg.open_stdin {
-            let (in_r, in_w) = pipe()?;
-            builder = builder.with_stdin(in_r);
-            stdin = Some(in_w);
-        } else {
-            let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-            builder = builder.with_stdin(OwnedFd::from(null));
-        }
-        outputs.push((Some(out_r), Stream::Stdout, Vec::new()));
-        outputs.push((Some(err_r), Stream::Stderr, Vec::new()));
-    }
+    let Stdio {
+        builder,
+        mut outputs,
+        mut stdin,
+        mut console,
+        console_path,
+    } = Stdio::set_up(builder, &cfg.state_dir, cfg.tty, cfg.open_stdin)?;
 
     // Ignored signals survive execve: let the init be cloned with the default SIGPIPE.
     let _ = linux::process::ignore_sigpipe(false);
@@ -435,6 +416,62 @@ fn run(cfg: &ShimConfig) -> Result<(), String> {
     );
     let _ = std::fs::remove_file(&sock_path);
     Ok(())
+}
+
+/// A process's stdio before it is created: the console socket that will receive its pty's
+/// master (`tty`), or the pipes (stdin only with `open_stdin`; /dev/null otherwise).
+pub(super) struct Stdio {
+    pub builder: ContainerBuilder,
+    /// (read end, stream, line buffer) for each output pipe.
+    pub outputs: Vec<(Option<OwnedFd>, Stream, Vec<u8>)>,
+    pub stdin: Option<OwnedFd>,
+    pub console: Option<UnixListener>,
+    pub console_path: PathBuf,
+}
+
+impl Stdio {
+    pub(super) fn set_up(
+        mut builder: ContainerBuilder,
+        state_dir: &Path,
+        tty: bool,
+        open_stdin: bool,
+    ) -> Result<Self, String> {
+        let mut outputs = Vec::new();
+        let mut stdin = None;
+        let console_path = state_dir.join("console.sock");
+        let mut console = None;
+        if tty {
+            let _ = std::fs::remove_file(&console_path);
+            console = Some(
+                UnixListener::bind(&console_path)
+                    .map_err(|e| format!("bind console socket: {e}"))?,
+            );
+            builder = builder.with_console_socket(Some(&console_path));
+        } else {
+            let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            builder = builder.with_stdout(out_w).with_stderr(err_w);
+            if open_stdin {
+                let (in_r, in_w) = pipe()?;
+                builder = builder.with_stdin(in_r);
+                stdin = Some(in_w);
+            } else {
+                let null =
+                    std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+                builder = builder.with_stdin(OwnedFd::from(null));
+            }
+            outputs.push((Some(out_r), Stream::Stdout, Vec::new()));
+            outputs.push((Some(err_r), Stream::Stderr, Vec::new()));
+        }
+        Ok(Self {
+            builder,
+            outputs,
+            stdin,
+            console,
+            console_path,
+        })
+    }
 }
 
 /// Whether the spec asks for a new (not joined) network namespace.

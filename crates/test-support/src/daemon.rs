@@ -173,6 +173,42 @@ impl TestDaemon {
         self.berth_cmd().args(args).output().expect("run berth")
     }
 
+    /// Loads busybox:latest (the shared archive, or one made from busybox-static).
+    pub fn load_busybox(&self) {
+        let archive = crate::fixtures::busybox_archive(self.dir());
+        ok(&self.docker(&["load", "-i", &archive.to_string_lossy()]));
+    }
+
+    /// Removes every container of this daemon (`docker rm -f`), so no container process or
+    /// mount outlives it.
+    pub fn rm_all(&self) {
+        let ids = ok(&self.docker(&["ps", "-aq"]));
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            ok(&self.docker(&args));
+        }
+    }
+
+    /// The environment a client run by hand (under a pty, from a shell) needs to reach this
+    /// daemon as `docker` and `berth`.
+    pub fn client_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DOCKER_HOST", self.host()),
+            ("BERTH_HOST", self.host()),
+            (
+                "DOCKER_CONFIG",
+                self.dir
+                    .path()
+                    .join("docker-config")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            ("TERM", "xterm".to_string()),
+        ]
+    }
+
     /// Sends SIGTERM and waits (up to 20 s) for berthd to exit.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
@@ -235,4 +271,13 @@ pub fn fails(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether nothing is mounted at or below `root` (in this mount namespace).
+pub fn no_mounts_under(root: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let root = root.to_string_lossy();
+    !info
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&*root)))
 }

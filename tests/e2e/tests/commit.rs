@@ -8,23 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use test_support::daemon::{TestDaemon, fails, ok};
-use test_support::fixtures;
 use test_support::require_root;
-
-fn load_busybox(d: &TestDaemon) {
-    let archive = fixtures::busybox_archive(d.dir());
-    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
-}
-
-fn rm_all(d: &TestDaemon) {
-    let ids = ok(&d.docker(&["ps", "-aq"]));
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        ok(&d.docker(&args));
-    }
-}
 
 /// A raw `GET` on the daemon's socket: (status line, body).
 fn raw_get(d: &TestDaemon, path: &str) -> (String, String) {
@@ -46,7 +30,7 @@ fn image_id(d: &TestDaemon, name: &str) -> String {
 fn diff_commit_history_and_rmi_with_docker_cli() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "--name",
@@ -131,7 +115,7 @@ fn diff_commit_history_and_rmi_with_docker_cli() {
     assert!(cfg.contains(r#""X=1"]"#), "{cfg}");
 
     // The parent cannot go while the child exists: by ID it is refused, by name only untagged.
-    rm_all(&d);
+    d.rm_all();
     let err = fails(&d.docker(&["rmi", &parent]));
     assert!(
         err.contains(&format!(
@@ -158,7 +142,7 @@ fn diff_commit_history_and_rmi_with_docker_cli() {
 fn commit_of_a_running_container_with_berth() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.berth(&[
         "run",
         "-d",
@@ -253,14 +237,14 @@ fn commit_of_a_running_container_with_berth() {
             "busybox"
         ]))
     );
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn commit_keeps_opaque_directories_and_whiteouts() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "--name",
@@ -319,14 +303,14 @@ fn commit_keeps_opaque_directories_and_whiteouts() {
         ok(&d.docker(&["history", "-q", "img3"])).lines().count(),
         ok(&d.docker(&["history", "-q", "busybox"])).lines().count() + 3
     );
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn diff_and_commit_errors() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let err = fails(&d.docker(&["diff", "nope"]));
     assert!(
         err.contains("Error response from daemon: No such container: nope"),
@@ -347,5 +331,5 @@ fn diff_and_commit_errors() {
     assert!(err.contains("invalid containerPort: nope"), "{err}");
     // Nothing was made by the failures.
     assert_eq!(ok(&d.docker(&["images", "-q"])).lines().count(), 1);
-    rm_all(&d);
+    d.rm_all();
 }

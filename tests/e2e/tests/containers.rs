@@ -9,39 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::daemon::{TestDaemon, bin_path, docker_cli, fails, ok, ping};
+use test_support::daemon::{TestDaemon, bin_path, docker_cli, fails, no_mounts_under, ok, ping};
 use test_support::fixtures;
 use test_support::require_root;
-
-fn load_busybox(d: &TestDaemon) {
-    let archive = fixtures::busybox_archive(d.dir());
-    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
-}
-
-/// Removes every container of the daemon.
-fn rm_all(d: &TestDaemon) {
-    let ids = ok(&d.docker(&["ps", "-aq"]));
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        ok(&d.docker(&args));
-    }
-}
-
-fn no_mounts_under(root: &Path) -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let root = root.to_string_lossy();
-    !info
-        .lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&*root)))
-}
 
 #[test]
 fn run_rm_echo_and_exit_codes() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let out = ok(&d.docker(&["run", "--rm", "busybox", "echo", "hello"]));
     assert_eq!(out, "hello\n");
     let out = d.docker(&["run", "busybox", "sh", "-c", "echo err >&2; exit 3"]);
@@ -59,7 +35,7 @@ fn run_rm_echo_and_exit_codes() {
     // --rm removed its container; the others remain.
     let names = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
     assert_eq!(names.lines().count(), 2, "{names}");
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }
 
@@ -67,7 +43,7 @@ fn run_rm_echo_and_exit_codes() {
 fn detached_logs_stop_rm() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let id = ok(&d.docker(&[
         "run",
         "-d",
@@ -114,7 +90,7 @@ fn detached_logs_stop_rm() {
     let out = fails(&d.docker(&["inspect", "s1"]));
     assert!(out.contains("No such object"), "{out}");
     assert!(!d.data_root.join("containers").join(id.trim()).exists());
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }
 
@@ -122,7 +98,7 @@ fn detached_logs_stop_rm() {
 fn stdin_with_dash_i() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let mut child = d
         .docker_cmd()
         .args(["run", "--rm", "-i", "busybox", "sh", "-c", "cat; exit 4"])
@@ -140,14 +116,14 @@ fn stdin_with_dash_i() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi there\n");
     assert_eq!(out.status.code(), Some(4));
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn ps_inspect_wait_kill_restart_rename_and_conflicts() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run", "-d", "--name", "web", "-l", "a=b", "busybox", "sleep", "100",
     ]));
@@ -201,7 +177,7 @@ fn ps_inspect_wait_kill_restart_rename_and_conflicts() {
         err.contains("container") && err.contains(&id[..12]),
         "{err}"
     );
-    rm_all(&d);
+    d.rm_all();
     ok(&d.docker(&["rmi", "busybox"]));
     assert!(no_mounts_under(&d.data_root));
 }
@@ -330,7 +306,7 @@ fn log_lines(d: &TestDaemon, name: &str) -> usize {
 fn pause_unpause_and_stop_while_paused() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let id = ok(&d.docker(&[
         "run",
         "-d",
@@ -417,7 +393,7 @@ fn pause_unpause_and_stop_while_paused() {
     ok(&d.docker(&["run", "-d", "--name", "p2", "busybox", "sleep", "100"]));
     ok(&d.docker(&["pause", "p2"]));
     ok(&d.docker(&["rm", "-f", "p2"]));
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }
 
@@ -425,7 +401,7 @@ fn pause_unpause_and_stop_while_paused() {
 fn top_shows_the_container_processes() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "123"]));
     let pid = ok(&d.docker(&["inspect", "-f", "{{.State.Pid}}", "sleeper"]));
     let top = ok(&d.docker(&["top", "sleeper"]));
@@ -452,7 +428,7 @@ fn top_shows_the_container_processes() {
     ok(&d.docker(&["stop", "-t", "1", "sleeper"]));
     let err = fails(&d.docker(&["top", "sleeper"]));
     assert!(err.contains("is not running"), "{err}");
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }
 
@@ -460,7 +436,7 @@ fn top_shows_the_container_processes() {
 fn container_prune_removes_stopped_containers() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let created = ok(&d.docker(&["create", "--name", "c1", "busybox", "true"]));
     ok(&d.docker(&["run", "--name", "e1", "busybox", "true"]));
     let e1 = ok(&d.docker(&["inspect", "-f", "{{.Id}}", "e1"]));
@@ -478,6 +454,6 @@ fn container_prune_removes_stopped_containers() {
     ok(&d.docker(&["container", "prune", "-f"]));
     let names = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
     assert_eq!(names.trim(), "r1");
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }

@@ -15,22 +15,6 @@ use test_support::daemon::{TestDaemon, ok};
 use test_support::fixtures;
 use test_support::require_root;
 
-fn load_busybox(d: &TestDaemon) {
-    let archive = fixtures::busybox_archive(d.dir());
-    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
-}
-
-/// Removes every container of the daemon.
-fn rm_all(d: &TestDaemon) {
-    let ids = ok(&d.docker(&["ps", "-aq"]));
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        ok(&d.docker(&args));
-    }
-}
-
 /// Now as `<seconds>.<nanoseconds>`, the form the CLI sends.
 fn now_stamp() -> String {
     let t = std::time::SystemTime::now()
@@ -80,7 +64,7 @@ fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
 fn since_until_replays_container_lifecycle() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let t0 = now_stamp();
     let id = ok(&d.docker(&[
         "run",
@@ -181,14 +165,14 @@ fn since_until_replays_container_lifecycle() {
         "{{json .}}",
     ]));
     assert_eq!(json_lines(&got), evs);
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn streaming_events_reach_a_waiting_client() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     for cli in ["docker", "berth"] {
         let mut cmd = if cli == "docker" {
             d.docker_cmd()
@@ -219,14 +203,14 @@ fn streaming_events_reach_a_waiting_client() {
         // The daemon notices the client went away.
         wait_listeners(&d, 0);
     }
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn image_events_on_tag_and_rmi() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let image_id = ok(&d.docker(&["inspect", "-f", "{{.Id}}", "busybox"]))
         .trim()
         .to_string();
@@ -277,7 +261,7 @@ fn image_events_on_tag_and_rmi() {
 fn sizes_in_ps_inspect_and_system_df() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "--name",
@@ -343,14 +327,14 @@ fn sizes_in_ps_inspect_and_system_df() {
             .map(str::to_string)
     };
     assert_eq!(image_row(&verbose), image_row(&docker_verbose));
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn system_prune_removes_stopped_containers_and_dangling_images() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let rootfs = fixtures::busybox_rootfs(d.dir());
     for cli in ["docker", "berth"] {
         let stopped = ok(&d.docker(&["create", "busybox", "true"]))
@@ -399,7 +383,7 @@ fn system_prune_removes_stopped_containers_and_dangling_images() {
         ]));
         assert!(out.contains("container prune  (reclaimed="), "{out}");
         assert!(out.contains("image prune  (reclaimed="), "{out}");
-        rm_all(&d);
+        d.rm_all();
     }
     // container prune: only stopped containers, docker's summary.
     let stopped = ok(&d.docker(&["create", "busybox", "true"]))

@@ -13,22 +13,6 @@ use test_support::daemon::{TestDaemon, fails, ok};
 use test_support::fixtures;
 use test_support::require_root;
 
-fn load_busybox(d: &TestDaemon) {
-    let archive = fixtures::busybox_archive(d.dir());
-    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
-}
-
-/// Removes every container of the daemon.
-fn rm_all(d: &TestDaemon) {
-    let ids = ok(&d.docker(&["ps", "-aq"]));
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        ok(&d.docker(&args));
-    }
-}
-
 /// Removes the daemon's containers when a test ends, even by a failed assertion, so that no
 /// container outlives its daemon.
 struct Cleanup<'a>(&'a TestDaemon);
@@ -137,7 +121,7 @@ fn exec_output_exit_codes_env_workdir_user() {
     require_root!();
     let d = TestDaemon::start();
     let _cleanup = Cleanup(&d);
-    load_busybox(&d);
+    d.load_busybox();
     run_sleeper(&d, "c1");
     for cli in ["docker", "berth"] {
         let run = |args: &[&str]| -> Output {
@@ -199,7 +183,7 @@ fn exec_output_exit_codes_env_workdir_user() {
         assert_eq!(stdout(&o), "data\nmore\n", "{cli}");
     }
     assert_execs_gone(&d);
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
@@ -207,7 +191,7 @@ fn exec_errors_missing_binary_and_not_running() {
     require_root!();
     let d = TestDaemon::start();
     let _cleanup = Cleanup(&d);
-    load_busybox(&d);
+    d.load_busybox();
     run_sleeper(&d, "c1");
     let o = d.docker(&["exec", "c1", "nosuch"]);
     assert_eq!(o.status.code(), Some(127));
@@ -251,7 +235,7 @@ fn exec_errors_missing_binary_and_not_running() {
     );
     ok(&d.docker(&["unpause", "c1"]));
     assert_execs_gone(&d);
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
@@ -259,7 +243,7 @@ fn exec_detached_inspect_and_exec_ids() {
     require_root!();
     let d = TestDaemon::start();
     let _cleanup = Cleanup(&d);
-    load_busybox(&d);
+    d.load_busybox();
     run_sleeper(&d, "c1");
     let ids = ok(&d.docker(&["inspect", "-f", "{{.ExecIDs}}", "c1"]));
     assert_eq!(ids.trim(), "[]");
@@ -341,7 +325,7 @@ fn exec_detached_inspect_and_exec_ids() {
     assert_execs_gone(&d);
     let ids = ok(&d.docker(&["inspect", "-f", "{{.ExecIDs}}", "c1"]));
     assert_eq!(ids.trim(), "[]");
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
@@ -349,7 +333,7 @@ fn exec_tty_under_script() {
     require_root!();
     let d = TestDaemon::start();
     let _cleanup = Cleanup(&d);
-    load_busybox(&d);
+    d.load_busybox();
     run_sleeper(&d, "c1");
     let docker = test_support::daemon::docker_cli();
     let berth = test_support::daemon::bin_path("berth");
@@ -366,7 +350,7 @@ fn exec_tty_under_script() {
         assert!(stdout(&o).contains("ok"), "{cli}: {:?}", stdout(&o));
     }
     assert_execs_gone(&d);
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
@@ -404,5 +388,5 @@ fn redis_cli_ping() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_execs_gone(&d);
-    rm_all(&d);
+    d.rm_all();
 }

@@ -11,32 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use test_support::daemon::{TestDaemon, fails, ok};
-use test_support::fixtures;
+use test_support::daemon::{TestDaemon, fails, no_mounts_under, ok};
 use test_support::require_root;
-
-fn load_busybox(d: &TestDaemon) {
-    let archive = fixtures::busybox_archive(d.dir());
-    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
-}
-
-fn rm_all(d: &TestDaemon) {
-    let ids = ok(&d.docker(&["ps", "-aq"]));
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        ok(&d.docker(&args));
-    }
-}
-
-fn no_mounts_under(root: &Path) -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let root = root.to_string_lossy();
-    !info
-        .lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&*root)))
-}
 
 /// (name, content) of every regular file in a tar, and the names of all entries.
 fn tar_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -81,7 +57,7 @@ fn bin_dir() -> String {
 fn cp_files_and_dirs_both_ways() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     let host = d.dir().join("host");
     std::fs::create_dir_all(host.join("dir/sub")).unwrap();
     std::fs::write(host.join("file"), "hello from the host\n").unwrap();
@@ -213,7 +189,7 @@ fn cp_files_and_dirs_both_ways() {
     );
 
     assert!(no_mounts_under(&d.data_root));
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }
 
@@ -221,7 +197,7 @@ fn cp_files_and_dirs_both_ways() {
 fn cp_with_a_running_container() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&["run", "-d", "--name", "cpr", "busybox", "sleep", "300"]));
     let host = d.dir().join("in.txt");
     std::fs::write(&host, "live\n").unwrap();
@@ -233,7 +209,7 @@ fn cp_with_a_running_container() {
     let out = d.docker(&["cp", "cpr:/tmp/in.txt", "-"]);
     assert_eq!(tar_entries(&out.stdout)[0].1, b"live\n");
     assert!(no_mounts_under(&d.data_root));
-    rm_all(&d);
+    d.rm_all();
 }
 
 /// A tar with one regular file whose name is written straight into the header.
@@ -254,7 +230,7 @@ fn raw_tar(name: &[u8], data: &[u8]) -> Vec<u8> {
 fn hostile_symlinks_and_tars_stay_inside_the_container() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "--name",
@@ -357,7 +333,7 @@ fn hostile_symlinks_and_tars_stay_inside_the_container() {
     assert!(head.contains("x-docker-container-path-stat: "), "{head}");
 
     assert!(no_mounts_under(&d.data_root));
-    rm_all(&d);
+    d.rm_all();
     assert!(no_mounts_under(&d.data_root));
 }
 
@@ -365,7 +341,7 @@ fn hostile_symlinks_and_tars_stay_inside_the_container() {
 fn export_then_import_gives_an_image_that_runs() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "--name",
@@ -414,7 +390,7 @@ fn export_then_import_gives_an_image_that_runs() {
     assert_eq!(tar_entries(&streamed).len(), entries.len());
     std::io::stdout().flush().unwrap();
     assert!(no_mounts_under(&d.data_root));
-    rm_all(&d);
+    d.rm_all();
     ok(&d.docker(&["rmi", "exported:v1"]));
     assert!(no_mounts_under(&d.data_root));
 }

@@ -12,18 +12,6 @@ use test_support::require_root;
 
 const T: Duration = Duration::from_secs(15);
 
-fn envs(d: &TestDaemon) -> Vec<(&'static str, String)> {
-    vec![
-        ("DOCKER_HOST", d.host()),
-        ("BERTH_HOST", d.host()),
-        (
-            "DOCKER_CONFIG",
-            d.dir().join("docker-config").to_string_lossy().into_owned(),
-        ),
-        ("TERM", "xterm".to_string()),
-    ]
-}
-
 fn state(d: &TestDaemon, name: &str) -> String {
     ok(&d.docker(&[
         "inspect",
@@ -39,7 +27,7 @@ fn state(d: &TestDaemon, name: &str) -> String {
 fn walk_through(d: &TestDaemon, client: &str, name: &str) {
     let mut s = PtySession::spawn(
         &format!("{client} run -it --name {name} --network none busybox sh"),
-        &envs(d),
+        &d.client_env(),
     );
     assert!(s.expect("/ # ", T), "no prompt:\n{}", s.output());
     s.send(b"echo hel''lo-$((6*7))\r");
@@ -51,7 +39,7 @@ fn walk_through(d: &TestDaemon, client: &str, name: &str) {
     assert_eq!(s.wait(T), Some(0), "detach:\n{}", s.output());
     assert_eq!(state(d, name), "running 0");
 
-    let mut a = PtySession::spawn(&format!("{client} attach {name}"), &envs(d));
+    let mut a = PtySession::spawn(&format!("{client} attach {name}"), &d.client_env());
     std::thread::sleep(Duration::from_millis(300));
     a.send(b"echo back-$((40+2))\r");
     assert!(a.expect("back-42", T), "attach output:\n{}", a.output());
@@ -101,7 +89,7 @@ fn run_it_shows_partial_lines() {
             "{} run -it --rm --network none busybox sh -c 'printf \"name? \"; read x; echo \"hi $x\"'",
             docker_cli().display()
         ),
-        &envs(&d),
+        &d.client_env(),
     );
     assert!(s.expect("name? ", T), "no partial line:\n{}", s.output());
     s.send(b"bob\r");

@@ -9,25 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use test_support::daemon::{TestDaemon, fails, ok};
-use test_support::fixtures;
 use test_support::require_root;
 
 const CGROUP: &str = "/sys/fs/cgroup";
-
-fn load_busybox(d: &TestDaemon) {
-    let archive = fixtures::busybox_archive(d.dir());
-    ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
-}
-
-fn rm_all(d: &TestDaemon) {
-    let ids = ok(&d.docker(&["ps", "-aq"]));
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        ok(&d.docker(&args));
-    }
-}
 
 fn v2() -> bool {
     Path::new(CGROUP).join("cgroup.controllers").exists()
@@ -78,7 +62,7 @@ fn curl(d: &TestDaemon, args: &[&str], path: &str) -> (u16, String) {
 fn stats_no_stream_through_docker_and_berth() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run", "-d", "--name", "st", "-m", "64m", "busybox", "sleep", "300",
     ]));
@@ -167,14 +151,14 @@ fn stats_no_stream_through_docker_and_berth() {
             .collect()
     };
     assert_eq!(strip(&a), strip(&b));
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn stats_api_shape() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "-d",
@@ -259,14 +243,14 @@ fn stats_api_shape() {
     assert_eq!(v["read"], "0001-01-01T00:00:00Z");
     assert_eq!(v["memory_stats"], serde_json::json!({}));
     assert_eq!(v["name"], "/api");
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn update_limits_restart_policy_and_errors() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run", "-d", "--name", "up", "-m", "64m", "busybox", "sleep", "300",
     ]));
@@ -397,14 +381,14 @@ fn update_limits_restart_policy_and_errors() {
         "/v1.47/containers/up/update",
     );
     assert_eq!((code, body.trim()), (200, "{\"Warnings\":null}"));
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn run_time_limits_land_in_cgroups() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     ok(&d.docker(&[
         "run",
         "-d",
@@ -466,14 +450,14 @@ fn run_time_limits_land_in_cgroups() {
             "{f}: {v}"
         );
     }
-    rm_all(&d);
+    d.rm_all();
 }
 
 #[test]
 fn oom_kill_is_137_and_recorded() {
     require_root!();
     let d = TestDaemon::start();
-    load_busybox(&d);
+    d.load_busybox();
     for cli in ["docker", "berth"] {
         let name = format!("oom-{cli}");
         let args = [
@@ -516,5 +500,5 @@ fn oom_kill_is_137_and_recorded() {
         "killed",
     ]));
     assert_eq!(state.trim(), "false 137");
-    rm_all(&d);
+    d.rm_all();
 }

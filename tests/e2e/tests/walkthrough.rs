@@ -13,18 +13,6 @@ use test_support::require_root;
 
 const T: Duration = Duration::from_secs(20);
 
-fn envs(d: &TestDaemon) -> Vec<(&'static str, String)> {
-    vec![
-        ("DOCKER_HOST", d.host()),
-        ("BERTH_HOST", d.host()),
-        (
-            "DOCKER_CONFIG",
-            d.dir().join("docker-config").to_string_lossy().into_owned(),
-        ),
-        ("TERM", "xterm".to_string()),
-    ]
-}
-
 #[test]
 fn debian_bash_interactive() {
     require_root!();
@@ -46,7 +34,7 @@ fn debian_bash_interactive() {
     ] {
         let mut s = PtySession::spawn(
             &format!("{client} run -it --rm --name {name} --network none {image} bash"),
-            &envs(&d),
+            &d.client_env(),
         );
         assert!(s.expect("# ", T), "no bash prompt:\n{}", s.output());
         s.send(b"cat /etc/os-release | grep ^ID=; echo \"cols=$(tput cols 2>/dev/null)\"\r");

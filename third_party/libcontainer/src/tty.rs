@@ -284,9 +284,20 @@ fn verify_pty_slave(slave: &OwnedFd) -> Result<()> {
 ///
 /// See: https://github.com/opencontainers/runc/blob/v1.4.0/libcontainer/rootfs_linux.go
 pub fn setup_console(syscall: &dyn Syscall, console_fd: RawFd, mount: bool) -> Result<()> {
+    setup_console_sized(syscall, console_fd, mount, None)
+}
+
+/// berth patch: [`setup_console`] with the process's `consoleSize` applied when the pty is
+/// made, so a process that runs at once (a tenant/exec) never sees a 0x0 terminal.
+pub fn setup_console_sized(
+    syscall: &dyn Syscall,
+    console_fd: RawFd,
+    mount: bool,
+    size: Option<nix::pty::Winsize>,
+) -> Result<()> {
     // Create PTY pair from /dev/pts/ptmx
     // After pivot_root, /dev/pts points to the container's devpts
-    let openpty_result = nix::pty::openpty(None, None)
+    let openpty_result = nix::pty::openpty(size.as_ref(), None)
         .map_err(|err| TTYError::CreatePseudoTerminal { source: err })?;
 
     let master = &openpty_result.master;

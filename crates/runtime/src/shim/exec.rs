@@ -19,13 +19,14 @@ use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
-use super::{Client, Request, Shim, check_command, receive_pty, reply, report, set_nonblocking};
+use super::{
+    Client, Request, Shim, Stdio, check_command, receive_pty, reply, report, set_nonblocking,
+};
 use crate::client::ShimConfig;
 use crate::exec::ExecSpec;
 use crate::logs::Stream;
@@ -188,36 +189,17 @@ fn start(cfg: &ShimConfig, exec: &ExecSpec) -> Result<Started, String> {
     check_command(Path::new(&root), arg0, &exec.env, Path::new(cwd))
         .map_err(|e| exec_failed(&e))?;
 
-    let mut builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+    let builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(DefaultExecutor {})
         .with_root_path(&cfg.runtime_root)
         .map_err(|e| exec_failed(&e.to_string()))?;
-    let mut outputs = Vec::new();
-    let mut stdin = None;
-    let console_path = cfg.state_dir.join("console.sock");
-    let mut console = None;
-    if exec.tty {
-        let _ = std::fs::remove_file(&console_path);
-        console = Some(
-            UnixListener::bind(&console_path).map_err(|e| format!("bind console socket: {e}"))?,
-        );
-        builder = builder.with_console_socket(Some(&console_path));
-    } else {
-        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        builder = builder.with_stdout(out_w).with_stderr(err_w);
-        if exec.open_stdin {
-            let (in_r, in_w) = pipe()?;
-            builder = builder.with_stdin(in_r);
-            stdin = Some(in_w);
-        } else {
-            let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-            builder = builder.with_stdin(OwnedFd::from(null));
-        }
-        outputs.push((Some(out_r), Stream::Stdout, Vec::new()));
-        outputs.push((Some(err_r), Stream::Stderr, Vec::new()));
-    }
+    let Stdio {
+        builder,
+        mut outputs,
+        mut stdin,
+        mut console,
+        console_path,
+    } = Stdio::set_up(builder, &cfg.state_dir, exec.tty, exec.open_stdin)?;
     let process = cfg.state_dir.join("process.json");
     let _ = linux::process::ignore_sigpipe(false);
     let built = builder
