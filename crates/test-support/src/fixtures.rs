@@ -46,7 +46,27 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-/// The busybox applets linked in `/bin` of the made image (a small, sufficient set).
+/// The applets linked in `/bin` of the made image: every one the binary lists
+/// (`busybox --list`, as the real image has them), or this small set if it can't say.
+fn applets(busybox: &Path) -> Vec<String> {
+    std::process::Command::new(busybox)
+        .arg("--list")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && *l != "busybox" && !l.contains('/'))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| APPLETS.iter().map(|a| (*a).to_string()).collect())
+}
+
+/// The fallback applet set of the made image.
 const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "mkdir", "rm", "touch", "ps",
     "top", "hostname", "wc", "head", "tail", "grep", "sed", "find", "stat", "uname",
@@ -76,7 +96,7 @@ fn busybox_layer(busybox: &Path) -> std::io::Result<Vec<u8>> {
     h.set_size(data.len() as u64);
     h.set_mtime(0);
     b.append_data(&mut h, "bin/busybox", data.as_slice())?;
-    for applet in APPLETS {
+    for applet in applets(busybox) {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
