@@ -17,7 +17,7 @@ work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 # Exec roots on tmpfs (/run), as both daemons have by default.
 run=$(mktemp -d /run/berth-bench.XXXXXX)
 bsock=$work/berth.sock dsock=$work/docker.sock
-podman_cmd=(podman --root "$work/podman-root" --runroot "$work/podman-run" --tmpdir "$work/podman-tmp"
+podman_cmd=(env -u DOCKER_CONFIG podman --root "$work/podman-root" --runroot "$work/podman-run" --tmpdir "$work/podman-tmp"
   --cgroup-manager=cgroupfs --events-backend=file)
 cleanup() {
   DOCKER_HOST=unix://$bsock docker rm -f $(DOCKER_HOST=unix://$bsock docker ps -aq 2>/dev/null) >/dev/null 2>&1 || true
@@ -62,7 +62,7 @@ cmds=(
 )
 names=(docker-cli/berthd berth/berthd docker-cli/dockerd)
 if [ $have_podman = 1 ]; then
-  cmds+=("${podman_cmd[*]} run --rm --network none --ulimit nofile=1024:1024 $podman_tag true")
+  cmds+=("${podman_cmd[*]} run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 $podman_tag true")
   names+=(podman)
 fi
 hyperfine -w 3 -r "$runs" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
@@ -86,10 +86,16 @@ rate() { # name, run-command prefix...
   local name=$1; shift
   local t0 t1 t2
   t0=$(date +%s%N)
-  for _ in $(seq "$n"); do "$@" run -d --network none "$([ "$name" = podman ] && echo "$podman_tag" || echo busybox)" sleep 60 >/dev/null; done
+  local extra=() image=busybox
+  # podman here: no systemd, and root lacks CAP_SYS_RESOURCE, so keep rlimits below the host's.
+  [ "$name" = podman ] && extra=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096) && image=$podman_tag
+  for _ in $(seq "$n"); do "$@" run -d --network none "${extra[@]}" "$image" sleep 60 >/dev/null; done
   t1=$(date +%s%N)
   # shellcheck disable=SC2046
-  "$@" rm -f $("$@" ps -aq) >/dev/null
+  # podman's `rm -f` first waits the stop timeout; `-t 0` kills at once, as docker's does.
+  local rmx=()
+  [ "$name" = podman ] && rmx=(-t 0)
+  "$@" rm -f "${rmx[@]}" $("$@" ps -aq) >/dev/null
   t2=$(date +%s%N)
   awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" -v name="$name" \
     'BEGIN { printf "  %-18s run -d: %6.1f/s   rm -f: %6.1f/s\n", name, n / ((b - a) / 1e9), n / ((c - b) / 1e9) }'
@@ -109,12 +115,12 @@ bshim=$(cat "$run/berth-exec/containers/$bid/shim.pid" 2>/dev/null \
 dshim=$(pgrep -f "containerd-shim-runc-v2 -namespace bench" | head -1)
 echo "  shim: berth $(rss "$bshim") MB, containerd-shim-runc-v2 $(rss "$dshim") MB"
 if [ $have_podman = 1 ]; then
-  p run -d --name rss --network none --ulimit nofile=1024:1024 "$podman_tag" sleep 300 >/dev/null
+  p run -d --name rss --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$podman_tag" sleep 300 >/dev/null
   conmon=$(pgrep -f "conmon .*-n rss" | head -1)
   echo "  shim: conmon $(rss "$conmon") MB"
 fi
 b rm -f rss >/dev/null; d rm -f rss >/dev/null
-[ $have_podman = 1 ] && p rm -f rss >/dev/null
+[ $have_podman = 1 ] && p rm -f -t 0 rss >/dev/null
 sleep 1
 ctd=$(pgrep -f "containerd --config $run/docker-exec" | head -1 || true)
 [ -n "$ctd" ] || ctd=$(pgrep -x containerd | head -1)
