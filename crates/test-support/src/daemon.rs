@@ -229,7 +229,19 @@ impl TestDaemon {
 }
 
 impl Drop for TestDaemon {
+    /// Removes the daemon's containers first (best effort, also when a test failed half-way:
+    /// containers outlive berthd by design, so they would stay running with their mounts and
+    /// cgroups), then stops it.
     fn drop(&mut self) {
+        if self.child.is_some()
+            && let Ok(out) = self.docker_cmd().args(["ps", "-aq"]).output()
+        {
+            let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ = self.docker_cmd().args(["rm", "-f"]).args(&ids).output();
+            }
+        }
         self.stop();
     }
 }
