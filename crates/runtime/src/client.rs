@@ -105,7 +105,9 @@ impl Shim {
             .create(dir.join("bundle"))
             .map_err(io("create state dir", dir))?;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        let spec_json = serde_json::to_vec(spec)
+        let mut spec = spec.clone();
+        crate::seccomp_cache::precompile(&mut spec);
+        let spec_json = serde_json::to_vec(&spec)
             .map_err(|e| RuntimeError::InvalidSpec(format!("runtime spec: {e}")))?;
         let cfg_path = dir.join("bundle/config.json");
         std::fs::write(&cfg_path, spec_json).map_err(io("write", &cfg_path))?;

@@ -20,6 +20,7 @@ mod error;
 pub mod exec;
 pub mod logs;
 pub mod seccomp;
+pub mod seccomp_cache;
 pub mod shim;
 pub mod spec;
 

@@ -146,6 +146,25 @@ fn privileged_and_default_profiles() {
         .unwrap()
         .trim()
         .to_string();
+    // The profile filters for real (it is loaded precompiled): `unshare` is refused under it,
+    // where the host allows it unconfined.
+    let unshare = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.extend(["busybox", "unshare", "-U", "true"]);
+        d.docker(&args)
+    };
+    if unshare(&["--security-opt", "seccomp=unconfined"])
+        .status
+        .success()
+    {
+        let out = unshare(&[]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
+            "{out:?}"
+        );
+    }
     let privileged = status(&["--privileged"]);
     assert!(
         privileged.contains(&format!("CapEff:\t{bnd}")),

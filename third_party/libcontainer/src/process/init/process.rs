@@ -361,7 +361,7 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_none() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+            let notify_fd = load_seccomp(ctx.spec, seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -408,7 +408,7 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_some() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+            let notify_fd = load_seccomp(ctx.spec, seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -1061,6 +1061,22 @@ fn set_home_from_path(envs: &mut HashMap<String, String>, dir_home: &Path) {
     if let Some(home_str) = dir_home.to_str() {
         envs.insert("HOME".to_owned(), home_str.to_owned());
     }
+}
+
+/// berth patch: the profile's program, precompiled by the runtime when the spec carries it
+/// (no compile in the container's init), else compiled here as upstream does.
+#[cfg(feature = "libseccomp")]
+fn load_seccomp(
+    spec: &oci_spec::runtime::Spec,
+    seccomp: &oci_spec::runtime::LinuxSeccomp,
+) -> std::result::Result<Option<std::os::unix::io::RawFd>, seccomp::SeccompError> {
+    if !seccomp::is_notify(seccomp) {
+        if let Some(bpf) = seccomp::precompiled_from(spec.annotations().as_ref()) {
+            seccomp::load_precompiled(seccomp, &bpf)?;
+            return Ok(None);
+        }
+    }
+    seccomp::initialize_seccomp(seccomp)
 }
 
 #[cfg(test)]
