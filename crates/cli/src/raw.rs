@@ -1,6 +1,9 @@
-//! A plain `GET` for the few endpoints whose 1.47 answer bollard's newer models cannot hold
-//! (`/system/df`: bollard expects the 1.52 `*Usage` shape). One request on its own connection
-//! (`Connection: close`), chunked or sized bodies, errors worded like bollard's.
+//! Plain HTTP for what bollard can't do: a `GET` of the few endpoints whose 1.47 answer its newer
+//! models cannot hold (`/system/df`: bollard expects the 1.52 `*Usage` shape), and a `wait` whose
+//! response headers are seen before its body (bollard shows only the body; the daemon sends the
+//! headers once the wait is registered, which is when `run` may start the container). One
+//! request per connection (`Connection: close`), chunked or sized bodies, errors worded like
+//! bollard's.
 
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -39,17 +42,77 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     let (status, body) = parse_response(&raw)
         .ok_or_else(|| CliError::Message(format!("malformed response to GET {target}")))?;
     if status >= 400 {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-        return Err(CliError::Daemon(message));
+        return Err(CliError::Daemon(error_message(&body)));
     }
     Ok(serde_json::from_slice(&body)?)
+}
+
+/// `POST /containers/{id}/wait?condition=…` on a unix socket, returned once the response
+/// headers have arrived; the task yields the body. An error status is returned at once.
+pub(crate) async fn wait_registered(
+    client: &Client,
+    id: &str,
+    condition: &str,
+) -> Result<tokio::task::JoinHandle<Result<Vec<u8>, CliError>>, CliError> {
+    let host = client.host.as_str();
+    let path = host
+        .strip_prefix("unix://")
+        .or_else(|| host.starts_with('/').then_some(host))
+        .ok_or_else(|| CliError::Message(format!("not a unix socket: {host}")))?;
+    let mut s = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|_| CliError::Connect(host.to_string()))?;
+    let version = client.docker.client_version();
+    let request = format!(
+        "POST /v{version}/containers/{id}/wait?condition={condition} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await?;
+    s.flush().await?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Err(CliError::Message(format!(
+                "the daemon closed the wait for {id} early"
+            )));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let status = parse_status(&raw).unwrap_or(500);
+    if status >= 400 {
+        s.read_to_end(&mut raw).await?;
+        let (_, body) = parse_response(&raw).unwrap_or((status, Vec::new()));
+        return Err(CliError::Daemon(error_message(&body)));
+    }
+    Ok(tokio::spawn(async move {
+        s.read_to_end(&mut raw).await?;
+        let (_, body) = parse_response(&raw)
+            .ok_or_else(|| CliError::Message("malformed answer to wait".into()))?;
+        Ok(body)
+    }))
+}
+
+fn parse_status(raw: &[u8]) -> Option<u16> {
+    let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+    std::str::from_utf8(&raw[..line_end])
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The `message` of a JSON error body, or the body as text.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
@@ -105,5 +168,17 @@ mod tests {
         let r = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
         assert_eq!(parse_response(r), Some((404, b"{\"a\":1}".to_vec())));
         assert_eq!(parse_response(b"garbage"), None);
+    }
+
+    #[test]
+    fn status_lines_and_error_bodies() {
+        assert_eq!(parse_status(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"), Some(200));
+        assert_eq!(parse_status(b"HTTP/1.1 404 Not Found\r\n"), Some(404));
+        assert_eq!(parse_status(b"HTTP/1.1"), None);
+        assert_eq!(
+            error_message(b"{\"message\":\"No such container: x\"}"),
+            "No such container: x"
+        );
+        assert_eq!(error_message(b"plain text\n"), "plain text");
     }
 }

@@ -169,9 +169,40 @@ pub(crate) fn wait_result(
 
 type WaitHandle = tokio::task::JoinHandle<Result<i64, BollardError>>;
 
-/// Starts `POST /containers/{id}/wait?condition=…` in the background and gives the request
-/// a moment to reach the daemon before the caller starts the container.
-async fn spawn_wait(docker: &Docker, id: &str, condition: &str) -> WaitHandle {
+/// Starts `POST /containers/{id}/wait?condition=…` and returns once the daemon has registered
+/// it (its response headers arrived, as the docker CLI waits for them), so a start sent next
+/// can't outrun it. Hosts other than unix sockets go through bollard, with a moment's grace.
+async fn spawn_wait(client: &Client, id: &str, condition: &str) -> WaitHandle {
+    match crate::raw::wait_registered(client, id, condition).await {
+        Ok(body) => tokio::spawn(async move {
+            let parsed = match body.await {
+                Ok(Ok(b)) => serde_json::from_slice::<ContainerWaitResponse>(&b).map_err(|e| {
+                    BollardError::DockerStreamError {
+                        error: format!("bad wait answer: {e}"),
+                    }
+                }),
+                Ok(Err(e)) => Err(BollardError::DockerStreamError {
+                    error: e.to_string(),
+                }),
+                Err(e) => Err(BollardError::DockerStreamError {
+                    error: e.to_string(),
+                }),
+            };
+            wait_result(Some(parsed))
+        }),
+        Err(CliError::Daemon(message)) => tokio::spawn(async move {
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404,
+                message,
+            })
+        }),
+        Err(_) => spawn_wait_bollard(&client.docker, id, condition).await,
+    }
+}
+
+/// [`spawn_wait`] through bollard: no headers to watch, so the request gets a moment to reach
+/// the daemon before the caller starts the container.
+async fn spawn_wait_bollard(docker: &Docker, id: &str, condition: &str) -> WaitHandle {
     let docker = docker.clone();
     let id = id.to_string();
     let condition = condition.to_string();
@@ -303,7 +334,7 @@ pub(crate) async fn run(client: &Client, args: &RunArgs) -> Result<(), CliError>
         ))
     });
     let condition = if o.rm { "removed" } else { "next-exit" };
-    let wait = spawn_wait(docker, &id, condition).await;
+    let wait = spawn_wait(client, &id, condition).await;
 
     if let Err(e) = docker.start_container(&id, None).await {
         if let Some(t) = &streams {
@@ -395,7 +426,7 @@ pub(crate) async fn start(client: &Client, args: &StartArgs) -> Result<(), CliEr
         },
     ));
     let wait = spawn_wait(
-        docker,
+        client,
         &id,
         if auto_remove { "removed" } else { "next-exit" },
     )
@@ -420,7 +451,7 @@ pub(crate) async fn start(client: &Client, args: &StartArgs) -> Result<(), CliEr
 pub(crate) async fn attach(client: &Client, args: &AttachArgs) -> Result<(), CliError> {
     let docker = &client.docker;
     let keys = detach_keys(args.detach_keys.as_deref())?;
-    let wait = spawn_wait(docker, &args.container, "not-running").await;
+    let wait = spawn_wait(client, &args.container, "not-running").await;
     let c = match docker.inspect_container(&args.container, None).await {
         Ok(c) => c,
         Err(e) => {
