@@ -47,13 +47,18 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     Ok(serde_json::from_slice(&body)?)
 }
 
+/// What [`wait_registered`] gives: the pending body, or the daemon's refusal (status, message).
+pub(crate) type Registered =
+    Result<tokio::task::JoinHandle<Result<Vec<u8>, CliError>>, (u16, String)>;
+
 /// `POST /containers/{id}/wait?condition=…` on a unix socket, returned once the response
-/// headers have arrived; the task yields the body. An error status is returned at once.
+/// headers have arrived; the task yields the body. A refusal is returned at once; `Err` is a
+/// transport failure (not a unix socket, no connection).
 pub(crate) async fn wait_registered(
     client: &Client,
     id: &str,
     condition: &str,
-) -> Result<tokio::task::JoinHandle<Result<Vec<u8>, CliError>>, CliError> {
+) -> Result<Registered, CliError> {
     let host = client.host.as_str();
     let path = host
         .strip_prefix("unix://")
@@ -83,14 +88,14 @@ pub(crate) async fn wait_registered(
     if status >= 400 {
         s.read_to_end(&mut raw).await?;
         let (_, body) = parse_response(&raw).unwrap_or((status, Vec::new()));
-        return Err(CliError::Daemon(error_message(&body)));
+        return Ok(Err((status, error_message(&body))));
     }
-    Ok(tokio::spawn(async move {
+    Ok(Ok(tokio::spawn(async move {
         s.read_to_end(&mut raw).await?;
         let (_, body) = parse_response(&raw)
             .ok_or_else(|| CliError::Message("malformed answer to wait".into()))?;
         Ok(body)
-    }))
+    })))
 }
 
 fn parse_status(raw: &[u8]) -> Option<u16> {

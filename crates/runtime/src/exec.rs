@@ -52,11 +52,6 @@ pub(crate) struct ShimFile {
     pub exec: Option<ExecSpec>,
 }
 
-/// What `exec --privileged` gets: every capability the kernel knows and berthd holds.
-fn all_capabilities() -> Vec<String> {
-    crate::spec::kernel_capabilities()
-}
-
 /// The exec's OCI process: the container's process (rlimits, capabilities, no-new-privileges,
 /// oom score) with the exec's command, environment, directory, user and terminal.
 pub fn exec_process(container: &Spec, e: &ExecSpec) -> Result<Process> {
@@ -98,7 +93,8 @@ pub fn exec_process(container: &Spec, e: &ExecSpec) -> Result<Process> {
         map.insert("consoleSize".into(), json!({"height": rows, "width": cols}));
     }
     if e.privileged {
-        let caps = all_capabilities();
+        // What `exec --privileged` gets: every capability the kernel knows and berthd holds.
+        let caps = crate::spec::kernel_capabilities();
         map.insert(
             "capabilities".into(),
             json!({

@@ -7,14 +7,15 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use libcontainer::seccomp::{PRECOMPILED_ANNOTATION, compile_bpf, is_notify};
 
 use crate::oci_spec::runtime::Spec;
 
 /// Programs by hash of the profile's JSON (a handful of profiles in a daemon's life).
-static PROGRAMS: Mutex<Option<HashMap<u64, Arc<String>>>> = Mutex::new(None);
+static PROGRAMS: LazyLock<Mutex<HashMap<u64, Arc<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Adds the compiled program of `spec`'s seccomp profile as an annotation. Without a profile,
 /// with a notify profile, or when compiling fails (the init then compiles it as upstream does),
@@ -35,8 +36,8 @@ pub fn precompile(spec: &mut Spec) {
     let cached = PROGRAMS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .and_then(|m| m.get(&key).cloned());
+        .get(&key)
+        .cloned();
     let hex = match cached {
         Some(hex) => hex,
         None => match compile_bpf(&profile) {
@@ -45,7 +46,6 @@ pub fn precompile(spec: &mut Spec) {
                 PROGRAMS
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert_with(HashMap::new)
                     .insert(key, Arc::clone(&hex));
                 hex
             }

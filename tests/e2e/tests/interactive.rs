@@ -53,11 +53,7 @@ fn walk_through(d: &TestDaemon, client: &str, name: &str) {
 fn run_it_detach_and_attach_docker_cli() {
     require_root!();
     let d = TestDaemon::start();
-    ok(&d.docker(&[
-        "load",
-        "-i",
-        fixtures::busybox_archive(d.dir()).to_str().unwrap(),
-    ]));
+    d.load_busybox();
     walk_through(&d, docker_cli().to_str().unwrap(), "it-docker");
 }
 
@@ -79,11 +75,7 @@ fn run_it_detach_and_attach_berth() {
 fn run_it_shows_partial_lines() {
     require_root!();
     let d = TestDaemon::start();
-    ok(&d.docker(&[
-        "load",
-        "-i",
-        fixtures::busybox_archive(d.dir()).to_str().unwrap(),
-    ]));
+    d.load_busybox();
     let mut s = PtySession::spawn(
         &format!(
             "{} run -it --rm --network none busybox sh -c 'printf \"name? \"; read x; echo \"hi $x\"'",

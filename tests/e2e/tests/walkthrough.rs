@@ -119,11 +119,7 @@ fn nginx_detached_then_logs() {
 fn privileged_and_default_profiles() {
     require_root!();
     let d = TestDaemon::start();
-    ok(&d.docker(&[
-        "load",
-        "-i",
-        fixtures::busybox_archive(d.dir()).to_str().unwrap(),
-    ]));
+    d.load_busybox();
     let status = |extra: &[&str]| {
         let mut args = vec!["run", "--rm", "--network", "none"];
         args.extend_from_slice(extra);

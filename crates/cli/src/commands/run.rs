@@ -174,7 +174,7 @@ type WaitHandle = tokio::task::JoinHandle<Result<i64, BollardError>>;
 /// can't outrun it. Hosts other than unix sockets go through bollard, with a moment's grace.
 async fn spawn_wait(client: &Client, id: &str, condition: &str) -> WaitHandle {
     match crate::raw::wait_registered(client, id, condition).await {
-        Ok(body) => tokio::spawn(async move {
+        Ok(Ok(body)) => tokio::spawn(async move {
             let parsed = match body.await {
                 Ok(Ok(b)) => serde_json::from_slice::<ContainerWaitResponse>(&b).map_err(|e| {
                     BollardError::DockerStreamError {
@@ -190,9 +190,9 @@ async fn spawn_wait(client: &Client, id: &str, condition: &str) -> WaitHandle {
             };
             wait_result(Some(parsed))
         }),
-        Err(CliError::Daemon(message)) => tokio::spawn(async move {
+        Ok(Err((status_code, message))) => tokio::spawn(async move {
             Err(BollardError::DockerResponseServerError {
-                status_code: 404,
+                status_code,
                 message,
             })
         }),
