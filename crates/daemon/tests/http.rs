@@ -318,7 +318,7 @@ async fn system_prune_endpoints() {
         ("/v1.47/networks/prune", json!({"NetworksDeleted": null})),
         (
             "/v1.47/volumes/prune",
-            json!({"VolumesDeleted": null, "SpaceReclaimed": 0}),
+            json!({"VolumesDeleted": [], "SpaceReclaimed": 0}),
         ),
         (
             "/v1.47/images/prune",

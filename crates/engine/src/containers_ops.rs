@@ -59,6 +59,16 @@ impl Engine {
         self.containers.remove(id, force).await
     }
 
+    /// `DELETE /containers/{id}?v=1`: also removes the container's anonymous volumes.
+    pub async fn container_remove_with_volumes(
+        &self,
+        id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
+        self.containers.remove_with(id, force, volumes).await
+    }
+
     /// `POST /containers/{id}/wait`: resolves the container now; the future answers later.
     pub fn container_wait(&self, id: &str, condition: WaitCondition) -> Result<WaitFuture> {
         self.containers.wait(id, condition)

@@ -2,7 +2,8 @@
 //!
 //! A container's `SizeRw` is the bytes in its overlay upper directory
 //! (`<data-root>/containers/<id>/diff`, walked without following symlinks, hard links once);
-//! `SizeRootFs` adds its image's size. Volumes and the build cache do not exist yet.
+//! `SizeRootFs` adds its image's size. Volumes come from `volumes_ops` (local volumes without
+//! driver options, with `UsageData`); the build cache does not exist yet.
 
 use std::collections::HashMap;
 
@@ -67,6 +68,8 @@ pub struct SystemDf {
     pub images: Option<DiskUsage>,
     /// Every container, as `GET /containers/json?all=1&size=1` lists it; `None` if not asked.
     pub containers: Option<Vec<Value>>,
+    /// Local volumes with `UsageData{Size,RefCount}`; `None` if not asked.
+    pub volumes: Option<Vec<Value>>,
 }
 
 impl Engine {
@@ -93,7 +96,16 @@ impl Engine {
         } else {
             None
         };
-        Ok(SystemDf { images, containers })
+        let volumes = if sections.volumes {
+            Some(self.volumes_df().await?)
+        } else {
+            None
+        };
+        Ok(SystemDf {
+            images,
+            containers,
+            volumes,
+        })
     }
 }
 

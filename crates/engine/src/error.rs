@@ -113,6 +113,43 @@ pub enum EngineError {
     /// A kernel call (mount, openat2) failed.
     #[error(transparent)]
     Sys(#[from] linux::LinuxError),
+    /// A volume operation failed (moby's `<op> <name>: <error>`; a missing volume converts to
+    /// [`EngineError::NoSuchVolume`] instead).
+    #[error("{op} {name}: {source}")]
+    Volume {
+        op: &'static str,
+        name: String,
+        source: volumes::VolumesError,
+    },
+    /// A volume store error without an operation to name (from `?`).
+    #[error(transparent)]
+    VolumeStore(volumes::VolumesError),
+    /// `volume rm` of a volume some container uses (moby's text, 409).
+    #[error("remove {name}: volume is in use - [{}]", ids.join(", "))]
+    VolumeInUse { name: String, ids: Vec<String> },
+}
+
+impl EngineError {
+    /// Wraps a volume store error for operation `op` on volume `name`, as moby words it.
+    pub(crate) fn volume(op: &'static str, name: &str, source: volumes::VolumesError) -> Self {
+        match source {
+            volumes::VolumesError::NotFound(n) => Self::NoSuchVolume(n),
+            source => Self::Volume {
+                op,
+                name: name.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+impl From<volumes::VolumesError> for EngineError {
+    fn from(e: volumes::VolumesError) -> Self {
+        match e {
+            volumes::VolumesError::NotFound(n) => Self::NoSuchVolume(n),
+            other => Self::VolumeStore(other),
+        }
+    }
 }
 
 impl EngineError {
@@ -149,6 +186,8 @@ impl EngineError {
                 _ => ErrorKind::Internal,
             },
             Self::Sys(_) => ErrorKind::Internal,
+            Self::Volume { source, .. } | Self::VolumeStore(source) => volumes_kind(source),
+            Self::VolumeInUse { .. } => ErrorKind::Conflict,
         }
     }
 }
@@ -164,6 +203,16 @@ fn images_kind(e: &ImagesError) -> ErrorKind {
         ImagesError::Conflict(_) => ErrorKind::Conflict,
         ImagesError::Storage(s) => storage_kind(s),
         ImagesError::Io { .. } | ImagesError::Write(_) => ErrorKind::Internal,
+    }
+}
+
+fn volumes_kind(e: &volumes::VolumesError) -> ErrorKind {
+    use volumes::VolumesError as V;
+    match e {
+        V::NotFound(_) | V::UnknownDriver(_) => ErrorKind::NotFound,
+        V::InvalidName(_) | V::InvalidOption(_) => ErrorKind::InvalidArgument,
+        V::ActiveMounts => ErrorKind::Conflict,
+        V::Mount { .. } | V::Sys(_) | V::Io { .. } | V::Record { .. } => ErrorKind::Internal,
     }
 }
 

@@ -25,7 +25,7 @@
 //!     init/ diff/ work/ rootfs/     init layer, overlay upper/work dirs and mount point
 //!     hostname hosts resolv.conf    bind-mounted into the container
 //!     <id>-json.log                 the json-file log (rotated to .1, .2, …)
-//!   volumes/<name>/_data            named volumes            (later issues)
+//!   volumes/<name>/                 one volume (crate `volumes`): volume.json, _data/
 //!   networks/                       network records          (later issues)
 //!   builder/                        build cache              (later issues)
 //!
@@ -47,6 +47,7 @@ mod filters;
 mod images_ops;
 mod progress;
 mod system;
+mod volumes_ops;
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -108,8 +109,13 @@ impl Engine {
         let lock = lock_data_root(data_root)?;
         let id = engine_id(data_root)?;
         let images = Arc::new(ImageService::open(data_root)?);
-        let containers =
-            containers::Containers::open(data_root, &config.exec_root, Arc::clone(&images))?;
+        let volumes = Arc::new(volumes::VolumeStore::open(&data_root.join("volumes"))?);
+        let containers = containers::Containers::open(
+            data_root,
+            &config.exec_root,
+            Arc::clone(&images),
+            volumes,
+        )?;
         let events = Arc::clone(&containers.events);
         Ok(Self {
             config,
@@ -134,11 +140,6 @@ impl Engine {
     /// `docker network inspect`: no networks exist yet.
     pub async fn network_inspect(&self, id: &str) -> Result<()> {
         Err(EngineError::NoSuchNetwork(id.to_string()))
-    }
-
-    /// `docker volume inspect`: no volumes exist yet.
-    pub async fn volume_inspect(&self, name: &str) -> Result<()> {
-        Err(EngineError::NoSuchVolume(name.to_string()))
     }
 
     /// Runs blocking image work on the blocking pool.

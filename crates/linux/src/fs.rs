@@ -703,6 +703,91 @@ fn remove_all_at(parent: &OwnedFd, name: &OsStr, rel: &Path) -> Result<()> {
         .map_err(sys("remove all", rel))
 }
 
+/// A bind mount made by [`Root::bind_mount`]. It is unmounted through the descriptor of the
+/// mount itself, never through a path that a container changing its files could redirect.
+#[derive(Debug)]
+pub struct BindMount {
+    fd: OwnedFd,
+}
+
+impl BindMount {
+    /// Detaches the mount (lazily: a busy mount never blocks the cleanup).
+    pub fn unmount(self) -> Result<()> {
+        let path = proc_fd_path(&self.fd);
+        match nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+            Err(errno) => Err(LinuxError::Sys {
+                op: "unmount",
+                path,
+                errno,
+            }),
+        }
+    }
+}
+
+/// Bind mounts inside a root (volumes over a stopped container's files for `docker cp`).
+impl Root {
+    /// Bind-mounts the host path `source` (recursively; read-only when `readonly`) on `rel`,
+    /// which is resolved inside the root with every symlink followed there (a link to `/` or
+    /// `../..` leads back into the root). A missing `rel` is created: a directory for a
+    /// directory source, an empty file otherwise. The new mount is checked to be the
+    /// source's before it is handed back.
+    pub fn bind_mount(&self, source: &Path, rel: &Path, readonly: bool) -> Result<BindMount> {
+        let src = nix::sys::stat::stat(source).map_err(sys("bind mount source", source))?;
+        let src_dir = Stat::from(src).kind == FileKind::Dir;
+        match self.open_in(rel, OFlag::O_PATH, Mode::empty()) {
+            Ok(_) => {}
+            Err(Errno::ENOENT) if src_dir => self.create_dir_all(rel, 0o755)?,
+            Err(Errno::ENOENT) => {
+                if let Some(parent) = rel.parent() {
+                    self.create_dir_all(parent, 0o755)?;
+                }
+                drop(self.create_file(rel, 0o644)?);
+            }
+            Err(e) => return Err(sys("bind mount target", rel)(e)),
+        }
+        let target = self
+            .open_in(rel, OFlag::O_PATH, Mode::empty())
+            .map_err(sys("bind mount target", rel))?;
+        nix::mount::mount(
+            Some(source),
+            &proc_fd_path(&target),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("bind mount", rel))?;
+        // What `rel` names now is the new mount's root (a lookup crosses onto mounts).
+        let mounted = self
+            .open_in(rel, OFlag::O_PATH, Mode::empty())
+            .map_err(sys("bind mount", rel))?;
+        let here = nix::sys::stat::fstat(mounted.as_raw_fd()).map_err(sys("bind mount", rel))?;
+        let mount = BindMount { fd: mounted };
+        if (here.st_dev, here.st_ino) != (src.st_dev, src.st_ino) {
+            // The target was moved meanwhile (only a running container can do that). The
+            // mount stays where `target` went, inside the root, and goes with the root's
+            // (recursive, lazy) unmount.
+            return Err(bad(rel, "the mount target changed while it was mounted"));
+        }
+        if readonly {
+            let flags = nix::mount::MsFlags::MS_BIND
+                | nix::mount::MsFlags::MS_REMOUNT
+                | nix::mount::MsFlags::MS_RDONLY;
+            if let Err(e) = nix::mount::mount(
+                None::<&str>,
+                &proc_fd_path(&mount.fd),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            ) {
+                let _ = mount.unmount();
+                return Err(sys("remount read-only", rel)(e));
+            }
+        }
+        Ok(mount)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -982,5 +1067,48 @@ mod archive_tests {
         drop(sub.create_file(Path::new("x"), 0o644).unwrap());
         assert!(dir.path().join("r/etc/sub/x").exists());
         assert!(root.open_dir(Path::new("etc/rel")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod bind_mount_tests {
+    use super::*;
+
+    fn enabled() -> bool {
+        std::env::var("BERTH_TEST_ROOT").is_ok_and(|v| v == "1") && nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn binds_land_inside_the_root_and_unmount_by_descriptor() {
+        if !enabled() {
+            eprintln!("skipped: set BERTH_TEST_ROOT=1 and run as root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("marker"), "m").unwrap();
+        // A link to the host's root inside the container's root.
+        std::os::unix::fs::symlink("/", rootfs.join("evil")).unwrap();
+        let probe = format!("tmp/berth-bind-probe-{}", std::process::id());
+        let root = Root::open(&rootfs).unwrap();
+        let rel = Path::new("evil").join(&probe);
+        let m = root.bind_mount(&src, &rel, true).unwrap();
+        // Mounted inside the root, never at the host's /tmp.
+        assert!(!Path::new("/").join(&probe).exists());
+        let inside = rootfs.join(&probe);
+        assert_eq!(std::fs::read_to_string(inside.join("marker")).unwrap(), "m");
+        assert!(std::fs::write(inside.join("x"), "x").is_err(), "read-only");
+        m.unmount().unwrap();
+        assert!(!inside.join("marker").exists());
+        // A file source onto a missing file.
+        let m = root
+            .bind_mount(&src.join("marker"), Path::new("etc/f"), false)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(rootfs.join("etc/f")).unwrap(), "m");
+        m.unmount().unwrap();
+        assert_eq!(std::fs::read_to_string(rootfs.join("etc/f")).unwrap(), "");
     }
 }

@@ -178,6 +178,81 @@ pub fn nofile_hard_limit() -> u64 {
         .unwrap_or(1_048_576)
 }
 
+/// Keeps `fd` open across the next execve (clears `FD_CLOEXEC`): how the shim hands its
+/// descriptors to the monitor binary it becomes.
+pub fn keep_across_exec(fd: BorrowedFd<'_>) -> Result<()> {
+    use nix::fcntl::{F_GETFD, F_SETFD, FdFlag, fcntl};
+    let flags = fcntl(fd.as_raw_fd(), F_GETFD).map_err(sys("fcntl F_GETFD"))?;
+    let mut flags = FdFlag::from_bits_truncate(flags);
+    flags.remove(FdFlag::FD_CLOEXEC);
+    fcntl(fd.as_raw_fd(), F_SETFD(flags)).map_err(sys("fcntl F_SETFD"))?;
+    Ok(())
+}
+
+/// Takes ownership of a descriptor this process inherited across execve, by number (as
+/// [`keep_across_exec`] left it), and marks it close-on-exec again.
+///
+/// Fails if `fd` is not open, or is one of stdin/stdout/stderr. Each number must be taken once
+/// only: the caller names descriptors its parent handed over for it alone.
+pub fn take_inherited_fd(fd: i32) -> Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{F_GETFD, F_SETFD, FdFlag, fcntl};
+    use std::os::fd::FromRawFd;
+    if fd < 3 {
+        return Err(LinuxError::Sys {
+            op: "inherit fd",
+            path: PathBuf::from(fd.to_string()),
+            errno: Errno::EBADF,
+        });
+    }
+    fcntl(fd, F_GETFD).map_err(sys("fcntl F_GETFD"))?;
+    // SAFETY: the descriptor is open (F_GETFD succeeded) and was handed to this process for it to
+    // own: nothing else in this freshly exec'd process refers to it by number.
+    // JUSTIFICATION: descriptors inherited across execve arrive as bare numbers; std offers no
+    // safe way to own one.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    fcntl(fd, F_SETFD(FdFlag::FD_CLOEXEC)).map_err(sys("fcntl F_SETFD"))?;
+    Ok(owned)
+}
+
+/// Replaces this process's program with `program` (argv = `args`, the environment kept). Returns
+/// only on failure. The process keeps its pid, children, signal mask and every descriptor not
+/// marked close-on-exec.
+pub fn exec_program(program: &std::path::Path, args: &[String]) -> LinuxError {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = |_| LinuxError::BadPath {
+        path: program.to_path_buf(),
+        reason: "contains a NUL byte",
+    };
+    let path = match CString::new(program.as_os_str().as_bytes()).map_err(bad) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let mut argv = vec![path.clone()];
+    for a in args {
+        match CString::new(a.as_bytes()).map_err(bad) {
+            Ok(c) => argv.push(c),
+            Err(e) => return e,
+        }
+    }
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    match nix::unistd::execve(&path, &argv, &env) {
+        Ok(never) => match never {},
+        Err(errno) => LinuxError::Sys {
+            op: "execve",
+            path: program.to_path_buf(),
+            errno,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -414,31 +414,28 @@ impl Cgroup {
     /// without the counter, an OOM is assumed when the memory limit was hit (`memory.failcnt`)
     /// and usage reached the limit. Must be called before the cgroup is deleted.
     pub fn oom_killed(&self) -> bool {
-        if !self.exists() {
-            return false;
-        }
-        let file = if self.v2 {
-            "memory.events"
-        } else {
-            "memory.oom_control"
-        };
-        let Some(text) = self.read("memory", file) else {
-            return false;
-        };
-        if let Some(n) = key_values(&text).get("oom_kill") {
-            return *n > 0;
+        self.exists() && ::shim::container::oom_killed(&self.dir("memory"), self.v2)
+    }
+
+    /// The cgroup's directories that exist: one per v1 hierarchy it was created in, or the
+    /// one v2 directory.
+    pub fn existing_dirs(&self) -> Vec<PathBuf> {
+        if self.rel.as_os_str().is_empty() {
+            return Vec::new();
         }
         if self.v2 {
-            return false;
+            let d = self.root.join(&self.rel);
+            return if d.is_dir() { vec![d] } else { Vec::new() };
         }
-        let failcnt = self.read_u64("memory", "memory.failcnt").unwrap_or(0);
-        let max = self
-            .read_u64("memory", "memory.max_usage_in_bytes")
-            .unwrap_or(0);
-        let limit = self
-            .read_u64("memory", "memory.limit_in_bytes")
-            .unwrap_or(u64::MAX);
-        failcnt > 0 && max >= limit
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join(&self.rel))
+            .filter(|d| d.is_dir())
+            .collect();
+        dirs.sort();
+        dirs
     }
 
     /// Writes `u` into the cgroup; returns warnings for settings the kernel cannot take

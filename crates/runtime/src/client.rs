@@ -14,45 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use crate::oci_spec::runtime::Spec;
 use crate::{Result, RuntimeError};
 
-/// What the shim needs to run one container. Written to `<state_dir>/shim.json`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ShimConfig {
-    /// The container ID.
-    pub id: String,
-    /// `<exec-root>/containers/<id>`: bundle, socket, pid and exit files.
-    pub state_dir: PathBuf,
-    /// libcontainer's state root (`<exec-root>/runtime`).
-    pub runtime_root: PathBuf,
-    /// The json-file log to append to.
-    pub log_path: PathBuf,
-    /// json-file `max-size` in bytes (None: no rotation) and `max-file`.
-    pub log_max_size: Option<u64>,
-    pub log_max_files: u32,
-    /// A pty for the process (`-t`).
-    pub tty: bool,
-    /// Keep a stdin pipe (or the pty input) open for attach (`-i`).
-    pub open_stdin: bool,
-    /// Close the container's stdin when the first attached client's stdin ends.
-    pub stdin_once: bool,
-    /// Initial console size (rows, cols).
-    pub console_size: Option<(u16, u16)>,
-    /// Create the container, report `created <pid>`, and start its process only on
-    /// `{"op":"start"}` ([`Shim::start_process`]), so attach connections made in between see
-    /// every byte, as if they had been there from the first.
-    #[serde(default)]
-    pub gated: bool,
-}
-
-/// How a container's init process ended. Written once to `exit.json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ExitStatus {
-    /// The exit code, or 128 + signal number when killed by a signal.
-    pub exit_code: i32,
-    /// Killed by the kernel's OOM killer (cgroup memory events).
-    pub oom_killed: bool,
-    /// RFC 3339 with nanoseconds.
-    pub finished_at: String,
-}
+pub use ::shim::protocol::{ExitStatus, ShimConfig};
 
 /// A started container: its init process's host PID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +273,20 @@ impl Shim {
             }),
         }
     }
+}
+
+/// Whether `bin` is a `berth-shim` this runtime can hand containers to: it runs, and prints the
+/// same version line (so the handoff format matches).
+pub fn monitor_binary_ok(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).trim() == ::shim::container::VERSION_LINE
+        })
 }
 
 /// Runs `<shim_binary> shim <shim_json>` (which forks the real shim and exits at once) and

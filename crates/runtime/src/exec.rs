@@ -176,6 +176,7 @@ impl Shim {
                 stdin_once: true,
                 console_size: spec.console_size,
                 gated: true,
+                monitor: None,
             },
             exec: Some(spec.clone()),
         };

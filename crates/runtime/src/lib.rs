@@ -18,12 +18,12 @@ pub mod cgroups;
 pub mod client;
 mod error;
 pub mod exec;
-pub mod logs;
 pub mod seccomp;
 pub mod seccomp_cache;
 pub mod shim;
 pub mod spec;
 
+pub use ::shim::logs;
 pub use client::{AttachOptions, ExitStatus, Shim, ShimConfig, Started};
 pub use error::{Result, RuntimeError};
 pub use exec::ExecSpec;

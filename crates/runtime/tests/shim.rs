@@ -19,6 +19,14 @@ fn shim_binary() -> PathBuf {
         .join("examples/shim")
 }
 
+/// `berth-shim` beside the test binaries when it was built (`cargo build --bins`): the shim then
+/// becomes it; without it the shim monitors in place.
+fn monitor_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent()?.parent()?.join("berth-shim");
+    bin.is_file().then_some(bin)
+}
+
 struct Env {
     _tmp: tempfile::TempDir,
     rootfs: PathBuf,
@@ -78,6 +86,7 @@ impl Env {
             stdin_once: open_stdin,
             console_size: Some((24, 80)),
             gated: false,
+            monitor: monitor_binary(),
         }
     }
 

@@ -209,6 +209,36 @@ impl TestDaemon {
         ]
     }
 
+    /// Stops berthd and starts it again on the same socket, data root and exec root (without
+    /// extra flags), as a real daemon restart: running containers keep running in between.
+    pub fn restart(&mut self) {
+        self.stop();
+        let dir = self.dir.path();
+        let child = Command::new(bin_path("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("--pidfile")
+            .arg(dir.join("berthd.pid"))
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(dir.join("berthd.log"))
+                    .expect("log file"),
+            )
+            .spawn()
+            .expect("spawn berthd");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
     /// Sends SIGTERM and waits (up to 20 s) for berthd to exit.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;

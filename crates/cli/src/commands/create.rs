@@ -139,6 +139,9 @@ pub(crate) struct ContainerOpts {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub(crate) volume: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub(crate) volumes_from: Vec<String>,
     /// Working directory inside the container
     #[arg(short = 'w', long, value_name = "string")]
     pub(crate) workdir: Option<String>,
@@ -521,6 +524,27 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// A `-v` bind whose host part is relative and starts with `.` is made absolute against `cwd`,
+/// as the docker CLI does (`./src:/x` → `/home/me/src:/x`); anything else is kept as given.
+pub(crate) fn absolute_bind(spec: &str, cwd: &std::path::Path) -> String {
+    match spec.split_once(':') {
+        Some((host, rest)) if host.starts_with('.') => {
+            let mut abs = cwd.to_path_buf();
+            for c in std::path::Path::new(host).components() {
+                match c {
+                    std::path::Component::ParentDir => {
+                        abs.pop();
+                    }
+                    std::path::Component::Normal(n) => abs.push(n),
+                    _ => {}
+                }
+            }
+            format!("{}:{rest}", abs.display())
+        }
+        _ => spec.to_string(),
+    }
+}
+
 /// `--mount type=…,source=…,target=…[,readonly][,…]`.
 pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
     let mut m = Mount::default();
@@ -763,8 +787,11 @@ pub(crate) fn build_create(
             return Err(flag_err(v, "-v, --volume", "invalid empty volume spec"));
         }
         if v.contains(':') {
-            binds.push(v.clone());
-        } else {
+            let bind = absolute_bind(v, &std::env::current_dir().unwrap_or_default());
+            if !binds.contains(&bind) {
+                binds.push(bind);
+            }
+        } else if !volumes.contains(v) {
             volumes.push(v.clone());
         }
     }
@@ -882,6 +909,7 @@ pub(crate) fn build_create(
         blkio_weight: Some(o.blkio_weight.unwrap_or(0)),
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         mounts: (!mounts.is_empty()).then_some(mounts),
+        volumes_from: (!o.volumes_from.is_empty()).then(|| o.volumes_from.clone()),
         ..Default::default()
     };
 
@@ -1190,5 +1218,37 @@ mod tests {
             Some("default")
         );
         assert_eq!(b.cmd, None);
+    }
+
+    #[test]
+    fn volumes_from_and_relative_binds() {
+        let b = body(&[
+            "--volumes-from",
+            "c1:ro",
+            "--volumes-from",
+            "c2",
+            "-v",
+            "/h:/c",
+            "-v",
+            "/h:/c",
+            "-v",
+            "named:/n:ro,nocopy",
+            "bb",
+        ]);
+        let hc = b.host_config.unwrap();
+        assert_eq!(
+            hc.volumes_from,
+            Some(vec!["c1:ro".to_string(), "c2".to_string()])
+        );
+        assert_eq!(
+            hc.binds,
+            Some(vec!["/h:/c".to_string(), "named:/n:ro,nocopy".to_string()])
+        );
+        let cwd = std::path::Path::new("/home/me/p");
+        assert_eq!(absolute_bind("./src:/x", cwd), "/home/me/p/src:/x");
+        assert_eq!(absolute_bind("../a/b:/x:ro", cwd), "/home/me/a/b:/x:ro");
+        assert_eq!(absolute_bind(".:/x", cwd), "/home/me/p:/x");
+        assert_eq!(absolute_bind("name:/x", cwd), "name:/x");
+        assert_eq!(absolute_bind("/abs:/x", cwd), "/abs:/x");
     }
 }

@@ -14,6 +14,7 @@ mod run;
 mod stats;
 mod stream;
 mod system;
+mod volume;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -137,6 +138,9 @@ pub(crate) enum Command {
     Wait(ContainersArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,6 +361,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     let confirmed = match &command {
         Command::System(SystemCommand::Prune(a)) => prune::system_prune_confirmed(a)?,
         Command::Container(ContainerCommand::Prune(a)) => prune::container_prune_confirmed(a)?,
+        Command::Volume(volume::VolumeCommand::Prune(a)) => volume::prune_confirmed(a)?,
         _ => true,
     };
     if !confirmed {
@@ -468,6 +473,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::System(SystemCommand::Df(a)) => df::df(&client, &a).await,
         Command::System(SystemCommand::Prune(a)) => prune::system_prune(&client, &a).await,
         Command::Container(ContainerCommand::Prune(a)) => prune::container_prune(&client, &a).await,
+        Command::Volume(v) => volume::run(&client, v).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             container::pause(&client, &a).await
         }

@@ -106,7 +106,9 @@ async fn remove(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Response> {
-    engine.container_remove(&id, params.bool("force")).await?;
+    engine
+        .container_remove_with_volumes(&id, params.bool("force"), params.bool("v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

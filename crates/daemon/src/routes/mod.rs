@@ -10,6 +10,7 @@ mod images;
 mod stats;
 mod stubs;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(stats::routes())
         .merge(stubs::routes())
+        .merge(volumes::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

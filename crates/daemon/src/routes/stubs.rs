@@ -16,17 +16,10 @@ pub(super) fn routes() -> Router<AppState> {
             "/networks/{id}",
             get(network_inspect).delete(not_implemented),
         )
-        .route(
-            "/volumes/{name}",
-            get(volume_inspect).delete(not_implemented),
-        )
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
         .route("/build", post(not_implemented))
         .route("/auth", post(not_implemented))
-        .route("/volumes", get(volumes_list))
-        .route("/volumes/create", post(not_implemented))
-        .route("/volumes/prune", post(volumes_prune))
         .route("/networks", get(not_implemented))
         .route("/networks/create", post(not_implemented))
         .route("/networks/prune", post(networks_prune))
@@ -39,29 +32,11 @@ async fn networks_prune() -> Json<Value> {
     Json(json!({"NetworksDeleted": null}))
 }
 
-/// `POST /volumes/prune`: no volumes exist yet.
-async fn volumes_prune() -> Json<Value> {
-    Json(json!({"VolumesDeleted": null, "SpaceReclaimed": 0}))
-}
-
-/// `GET /volumes`: no volumes exist yet.
-async fn volumes_list() -> Json<Value> {
-    Json(json!({"Volumes": [], "Warnings": null}))
-}
-
 async fn network_inspect(
     State(engine): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<()>> {
     engine.network_inspect(&id).await?;
-    Ok(Json(()))
-}
-
-async fn volume_inspect(
-    State(engine): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<()>> {
-    engine.volume_inspect(&name).await?;
     Ok(Json(()))
 }
 

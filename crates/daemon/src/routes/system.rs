@@ -103,7 +103,7 @@ async fn system_df(
         layers_size,
         images,
         containers: df.containers,
-        volumes: sections.volumes.then(Vec::new),
+        volumes: df.volumes,
         build_cache: sections.build_cache.then(Vec::new),
     }))
 }

@@ -15,9 +15,8 @@
 //! start cannot mount over a copy in progress. An error in the middle of a stream ends it with
 //! an error item: the client sees a broken transfer, never a short archive that looks whole.
 //!
-//! Volumes and bind mounts do not exist yet: [`copy_mounts`] is the seam where their sources
-//! will be mounted over the root filesystem for the request, as moby does, before any path is
-//! resolved.
+//! A stopped container's volumes and binds are mounted over its root filesystem for the
+//! request ([`copy_mounts`]), as moby does, before any path is resolved.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -232,11 +231,10 @@ fn path_stat(root: &Root, t: &Target) -> Result<PathStat> {
     })
 }
 
-/// Mounts a container's volumes and bind mounts over its root filesystem for a copy (moby's
-/// `mountVolumes`), returning what to unmount after. None exist yet: when they do, this is
-/// where a copy starts honouring them, before any path is resolved.
-fn copy_mounts(_dirs: &Dirs) -> Vec<PathBuf> {
-    Vec::new()
+/// Mounts a stopped container's volumes and binds over its root filesystem for a copy (moby's
+/// `mountVolumes`; see `super::mounts::copy_mounts`), returning what to unmount after.
+fn copy_mounts(root: &Root, rec: &super::record::Record) -> Result<Vec<linux::fs::BindMount>> {
+    super::mounts::copy_mounts(root, rec)
 }
 
 /// The container's root filesystem for the length of one request: mounted by us (and then
@@ -245,7 +243,7 @@ struct RootfsUse {
     root: Option<Root>,
     rootfs: PathBuf,
     ours: bool,
-    extra_mounts: Vec<PathBuf>,
+    extra_mounts: Vec<linux::fs::BindMount>,
 }
 
 impl RootfsUse {
@@ -277,8 +275,12 @@ impl RootfsUse {
             ours,
             extra_mounts: Vec::new(),
         };
-        this.extra_mounts = copy_mounts(dirs);
         this.root = Some(Root::open(&this.rootfs)?);
+        // A running container's volumes live in its own mount namespace; a stopped one's
+        // are mounted here for the request (nothing else sees this root meanwhile).
+        if ours {
+            this.extra_mounts = copy_mounts(this.root()?, &rec)?;
+        }
         Ok(this)
     }
 
@@ -294,8 +296,8 @@ impl Drop for RootfsUse {
         // Close our descriptors first so the unmount leaves nothing behind.
         self.root = None;
         for m in self.extra_mounts.drain(..).rev() {
-            if let Err(e) = linux::mount::unmount(&m) {
-                tracing::warn!(path = %m.display(), error = %e, "cannot unmount after a copy");
+            if let Err(e) = m.unmount() {
+                tracing::warn!(error = %e, "cannot unmount a volume after a copy");
             }
         }
         if self.ours

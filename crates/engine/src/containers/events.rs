@@ -84,6 +84,7 @@ mod tests {
             restart_count: 0,
             log_path: "/x".into(),
             manually_stopped: false,
+            mount_points: Vec::new(),
         };
         let a = attributes(&rec, &[("exitCode", "0"), ("signal", "15")]);
         assert_eq!(a["name"], "web");

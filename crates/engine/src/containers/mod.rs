@@ -17,6 +17,7 @@ mod detach;
 mod events;
 mod exec;
 mod merge;
+mod mounts;
 mod names;
 mod pause;
 mod record;
@@ -155,6 +156,8 @@ pub(crate) struct Containers {
     execs: exec::ExecStore,
     /// The event bus (see `crate::events`; emit with `self.event(&ctr, action, attrs)`).
     pub(crate) events: Arc<crate::events::Events>,
+    /// Named and anonymous volumes (`<data-root>/volumes`).
+    pub(crate) volumes: Arc<volumes::VolumeStore>,
 }
 
 /// Signal names → numbers (Linux x86/arm).
@@ -234,6 +237,25 @@ async fn open_gate(ctr: &Ctr, shim: &Shim) -> Result<()> {
 }
 
 /// Exit code recorded for a start failure (the CLI picks 126/127 from the text).
+/// The shim's small monitor binary, `berth-shim`, installed beside berthd (None when missing or
+/// of another version: the shim then monitors in place). Looked up and checked once.
+fn monitor_binary() -> Option<PathBuf> {
+    static BIN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        let bin = exe.parent()?.join("berth-shim");
+        if !bin.is_file() {
+            return None;
+        }
+        if !runtime::client::monitor_binary_ok(&bin) {
+            tracing::warn!(path = %bin.display(), "berth-shim does not answer with this berthd's version; shims will monitor in place");
+            return None;
+        }
+        Some(bin)
+    })
+    .clone()
+}
+
 fn start_failure_code(msg: &str) -> i64 {
     if msg.contains("not found") || msg.contains("no such file") {
         127
@@ -252,6 +274,7 @@ impl Containers {
         data_root: &Path,
         exec_root: &Path,
         images: Arc<ImageService>,
+        volumes: Arc<volumes::VolumeStore>,
     ) -> Result<Arc<Self>> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root).map_err(|e| io_err("create", &root, e))?;
@@ -281,6 +304,7 @@ impl Containers {
             cgroup_root: PathBuf::from(pause::CGROUP_ROOT),
             execs: exec::ExecStore::default(),
             events: Arc::new(crate::events::Events::new()),
+            volumes,
         });
         this.restore();
         Ok(this)
@@ -289,6 +313,14 @@ impl Containers {
     fn restore(self: &Arc<Self>) {
         let handle = tokio::runtime::Handle::try_current().ok();
         let all: Vec<Arc<Ctr>> = self.all();
+        // Volumes of live containers first, so that settling a dead one cannot unmount a
+        // volume a live one still uses.
+        for ctr in &all {
+            let rec = ctr.snapshot();
+            if rec.state.running && self.shim(&rec.id).alive() {
+                self.reregister_mounts(&rec);
+            }
+        }
         let mut to_start = Vec::new();
         for ctr in all {
             let rec = ctr.snapshot();
@@ -321,7 +353,7 @@ impl Containers {
                         let this = Arc::clone(self);
                         let id = rec.id.clone();
                         h.spawn(async move {
-                            if let Err(e) = this.remove(&id, true).await {
+                            if let Err(e) = this.remove_with(&id, true, true).await {
                                 tracing::warn!(id, error = %e, "auto-remove failed");
                             }
                         });
@@ -515,6 +547,7 @@ impl Containers {
             restart_count: 0,
             log_path: dirs.dir.join(format!("{id}-json.log")),
             manually_stopped: false,
+            mount_points: Vec::new(),
         };
         // Reserve the name and insert under the map lock; write the files after.
         {
@@ -539,7 +572,13 @@ impl Containers {
         }
         let ctr = self.get(&id)?;
         let rec = ctr.snapshot();
+        let this = Arc::clone(self);
+        let c2 = Arc::clone(&ctr);
         let result = tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut rec = rec;
+            let volumes = rec.config.volumes.clone().unwrap_or_default();
+            rec.mount_points = this.resolve_mounts(&rec.host_config, &volumes)?;
+            c2.rec().mount_points = rec.mount_points.clone();
             std::fs::create_dir_all(&dirs.dir).map_err(|e| io_err("create", &dirs.dir, e))?;
             setup::make_init_layer(&dirs.init())?;
             rec.save(&dirs.dir)
@@ -555,6 +594,7 @@ impl Containers {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
             let _ = std::fs::remove_dir_all(self.dirs(&id).dir);
+            self.remove_anonymous_volumes(&ctr.snapshot());
             return Err(e);
         }
         self.event(&ctr, "create", &[]);
@@ -594,6 +634,8 @@ impl Containers {
         }
         let r2 = rec.clone();
         let d2 = dirs.clone();
+        let this = Arc::clone(self);
+        let c2 = Arc::clone(&ctr);
         let started = tokio::task::spawn_blocking(move || -> Result<(Shim, i32)> {
             let rec = r2;
             let dirs = d2;
@@ -601,7 +643,8 @@ impl Containers {
             setup::mount_rootfs(&dirs, &snapshots, &rec.layers, volatile)?;
             let run = || -> Result<(Shim, i32)> {
                 setup::write_etc_files(&dirs, &rec)?;
-                let cspec = setup::container_spec(&rec, &dirs)?;
+                let mounts = this.prepare_mounts(&c2, &rec, &dirs)?;
+                let cspec = setup::container_spec(&rec, &dirs, mounts)?;
                 let spec = runtime::spec::build(&cspec)?;
                 let log = rec.host_config.log_config.clone().unwrap_or_default();
                 let opts = log.config.unwrap_or_default();
@@ -623,6 +666,7 @@ impl Containers {
                     stdin_once: rec.config.stdin_once.unwrap_or(false),
                     console_size: cspec.console_size,
                     gated: true,
+                    monitor: monitor_binary(),
                 };
                 let (shim, started) = Shim::start(&shim_binary, &cfg, &spec)?;
                 Ok((shim, started.pid))
@@ -678,6 +722,7 @@ impl Containers {
                 Ok(true)
             }
             Err(e) => {
+                self.release_mounts(&ctr.snapshot());
                 // Early attaches end: there is nothing to see.
                 ctr.early_attach
                     .lock()
@@ -701,7 +746,7 @@ impl Containers {
                 };
                 drop(_op);
                 if auto_remove {
-                    let _ = self.remove(&ctr.id, true).await;
+                    let _ = self.remove_with(&ctr.id, true, true).await;
                 }
                 Err(EngineError::StartFailed(msg))
             }
@@ -744,7 +789,7 @@ impl Containers {
             (r.host_config.auto_remove.unwrap_or(false), r.id.clone())
         };
         if auto_remove {
-            if let Err(e) = self.remove(&id, true).await {
+            if let Err(e) = self.remove_with(&id, true, true).await {
                 tracing::warn!(id, error = %e, "auto-remove failed");
             }
             return;
@@ -771,6 +816,7 @@ impl Containers {
         if let Err(e) = self.shim(&ctr.id).cleanup() {
             tracing::debug!(id = %ctr.id, error = %e, "shim cleanup");
         }
+        self.release_mounts(&ctr.snapshot());
         let mut r = ctr.rec();
         let ran = r.state.started_at.map_or(Duration::ZERO, |s| {
             (Utc::now() - s).to_std().unwrap_or_default()
@@ -951,6 +997,17 @@ impl Containers {
 
     /// `DELETE /containers/{id}`.
     pub(crate) async fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        self.remove_with(reference, force, false).await
+    }
+
+    /// `DELETE /containers/{id}?v=`: `volumes` also removes the container's anonymous volumes
+    /// (as `--rm` does).
+    pub(crate) async fn remove_with(
+        &self,
+        reference: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let ctr = self.get(reference)?;
         let running = {
             let mut r = ctr.rec();
@@ -1013,6 +1070,9 @@ impl Containers {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ctr.id);
         self.forget_execs(&ctr.id);
+        if volumes {
+            self.remove_anonymous_volumes(&ctr.snapshot());
+        }
         ctr.publish(|n| n.removed = true);
         Ok(())
     }
@@ -1143,6 +1203,10 @@ mod tests {
         assert!(WaitCondition::parse("bogus").is_err());
     }
 
+    fn test_volumes(root: &Path) -> Arc<volumes::VolumeStore> {
+        Arc::new(volumes::VolumeStore::open(&root.join("volumes")).unwrap())
+    }
+
     fn rec(id: &str, name: &str) -> Record {
         Record {
             id: id.to_string(),
@@ -1161,6 +1225,7 @@ mod tests {
             restart_count: 0,
             log_path: PathBuf::from("/nonexistent"),
             manually_stopped: false,
+            mount_points: Vec::new(),
         }
     }
 
@@ -1179,7 +1244,8 @@ mod tests {
         std::fs::create_dir_all(&bad).unwrap();
         std::fs::write(bad.join(record::RECORD_FILE), "{broken").unwrap();
         let images = Arc::new(ImageService::open(&root).unwrap());
-        let c = Containers::open(&root, &dir.path().join("exec"), images).unwrap();
+        let c =
+            Containers::open(&root, &dir.path().join("exec"), images, test_volumes(&root)).unwrap();
         assert_eq!(c.records().len(), 2);
         assert_eq!(c.get(&a).unwrap().id, a);
         assert_eq!(c.get("web").unwrap().id, a);
@@ -1209,7 +1275,8 @@ mod tests {
         std::fs::create_dir_all(&d).unwrap();
         rec(&id, "/w").save(&d).unwrap();
         let images = Arc::new(ImageService::open(&root).unwrap());
-        let c = Containers::open(&root, &dir.path().join("exec"), images).unwrap();
+        let c =
+            Containers::open(&root, &dir.path().join("exec"), images, test_volumes(&root)).unwrap();
         let r = c.wait("w", WaitCondition::NotRunning).unwrap().await;
         assert_eq!(r.status_code, 0);
         // next-exit and removed wait; a removal answers them.
@@ -1238,7 +1305,8 @@ mod tests {
             r.save(&d).unwrap();
         }
         let images = Arc::new(ImageService::open(&root).unwrap());
-        let mut c = Containers::open(&root, &dir.path().join("exec"), images).unwrap();
+        let mut c =
+            Containers::open(&root, &dir.path().join("exec"), images, test_volumes(&root)).unwrap();
         // A fake cgroup tree: v1 freezer and pids hierarchies.
         let cg = dir.path().join("cgroup");
         let fz = cg.join("freezer/berth").join(&running);

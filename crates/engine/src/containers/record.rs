@@ -56,6 +56,9 @@ pub(crate) struct Record {
     /// Set by stop/kill, cleared by start: restart policies do not apply.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Binds, volumes and tmpfs mounts, resolved at create (see `super::mounts`).
+    #[serde(default)]
+    pub mount_points: Vec<super::mounts::MountPoint>,
 }
 
 impl Record {
@@ -217,6 +220,7 @@ mod tests {
             restart_count: 0,
             log_path: "/x/y-json.log".into(),
             manually_stopped: false,
+            mount_points: Vec::new(),
         }
     }
 

@@ -267,8 +267,15 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
     Some((n * mult as f64) as u64)
 }
 
-/// Builds the runtime's view of the container. The rootfs must be mounted.
-pub(crate) fn container_spec(rec: &Record, dirs: &Dirs) -> Result<ContainerSpec> {
+/// Builds the runtime's view of the container. The rootfs must be mounted. `user_mounts` are
+/// the container's binds, volumes and tmpfs mounts (`super::mounts`); the per-container `/etc`
+/// files are bind-mounted unless one of them covers the same path, and everything is mounted
+/// parents first.
+pub(crate) fn container_spec(
+    rec: &Record,
+    dirs: &Dirs,
+    user_mounts: Vec<MountSpec>,
+) -> Result<ContainerSpec> {
     let c = &rec.config;
     let h = &rec.host_config;
     let root = Root::open(&dirs.rootfs())?;
@@ -329,22 +336,9 @@ pub(crate) fn container_spec(rec: &Record, dirs: &Dirs) -> Result<ContainerSpec>
             options: bind_opts(ro),
         },
     ];
-    let mut tmpfs: Vec<(&String, &String)> = h.tmpfs.iter().flatten().collect();
-    tmpfs.sort();
-    for (dest, opts) in tmpfs {
-        let mut options: Vec<String> = vec!["noexec".into(), "nosuid".into(), "nodev".into()];
-        options.extend(
-            opts.split(',')
-                .filter(|o| !o.is_empty())
-                .map(ToString::to_string),
-        );
-        mounts.push(MountSpec {
-            destination: dest.clone(),
-            kind: "tmpfs".into(),
-            source: "tmpfs".into(),
-            options,
-        });
-    }
+    mounts.retain(|m| !user_mounts.iter().any(|u| u.destination == m.destination));
+    mounts.extend(user_mounts);
+    super::mounts::sort_specs(&mut mounts);
 
     let security: Vec<String> = h.security_opt.clone().unwrap_or_default();
     let no_new_privileges = security.iter().any(|o| {

@@ -92,6 +92,13 @@ fn name_match(name: &str, pattern: &str) -> bool {
     }
 }
 
+/// moby's `volume` filter: a mount point whose volume name, source or destination is `v`.
+fn volume_match(r: &Record, v: &str) -> bool {
+    r.mount_points
+        .iter()
+        .any(|m| m.name == v || m.source == v || m.destination == v)
+}
+
 impl Containers {
     fn image_matches(&self, r: &Record, ancestor: &str) -> bool {
         if r.config.image.as_deref() == Some(ancestor) {
@@ -180,6 +187,7 @@ impl Containers {
                         .get("ancestor")
                         .iter()
                         .any(|a| self.image_matches(r, a)))
+                && filters.get("volume").iter().all(|v| volume_match(r, v))
                 && before.is_none_or(|b| r.created < b)
                 && since.is_none_or(|s| r.created > s);
             if !ok {
@@ -207,7 +215,7 @@ impl Containers {
             "Status": r.status_text(now),
             "HostConfig": {"NetworkMode": r.host_config.network_mode.clone().unwrap_or_else(|| "default".into())},
             "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
+            "Mounts": r.mount_points.iter().map(|m| m.api()).collect::<Vec<_>>(),
         });
         if size {
             let (rw, rootfs) = self.sizes(r);
@@ -305,7 +313,7 @@ impl Containers {
                     "MergedDir": dirs.rootfs().display().to_string(),
                 },
             },
-            "Mounts": [],
+            "Mounts": r.mount_points.iter().map(|m| m.api()).collect::<Vec<_>>(),
             "Config": config,
             "NetworkSettings": {
                 "Bridge": "",

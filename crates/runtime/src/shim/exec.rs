@@ -7,32 +7,28 @@
 //! builder and answers the start with `{"pid":N}` or `{"error":"…"}` (Docker's wording; the
 //! shim then exits). It writes no json-file log, never deletes the container (the container's
 //! own shim does that), reaps only its own process and records it in its own `exit.json`.
-//! Without a start within [`START_TIMEOUT`] it gives up and exits.
+//! Without a start within a minute it gives up and exits.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
-use super::{
-    Client, Request, Shim, Stdio, check_command, receive_pty, reply, report, set_nonblocking,
-};
+use ::shim::logs::Stream;
+use ::shim::monitor::Monitor;
+use ::shim::protocol::{reply, report};
+
+use super::{Stdio, check_command, receive_pty, set_nonblocking};
 use crate::client::ShimConfig;
 use crate::exec::ExecSpec;
-use crate::logs::Stream;
-
-/// How long the shim waits for its start request.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Docker's wording around a runtime's exec failure.
 fn exec_failed(msg: &str) -> String {
@@ -61,7 +57,7 @@ pub(super) fn run(cfg: &ShimConfig, exec: &ExecSpec) -> Result<(), String> {
         .map_err(|e| format!("signalfd: {e}"))?;
     report("ready");
 
-    let mut shim = Shim::new(cfg.clone(), Pid::from_raw(0), None, Vec::new(), None, None);
+    let mut shim = Monitor::new(cfg.clone(), Pid::from_raw(0), None, Vec::new(), None, None);
     let Some(starter) = shim.await_start(&listener) else {
         let _ = std::fs::remove_file(&sock_path);
         return Ok(());
@@ -83,89 +79,16 @@ pub(super) fn run(cfg: &ShimConfig, exec: &ExecSpec) -> Result<(), String> {
         Err(e) => {
             reply(starter, &serde_json::json!({"error": e}));
             for c in shim.clients.drain(..) {
-                let _ = c.sock.set_nonblocking(false);
-                let _ = c.sock.shutdown(std::net::Shutdown::Both);
+                let _ = c.shutdown();
             }
             let _ = std::fs::remove_file(&sock_path);
             return Ok(());
         }
     }
     let status = shim.serve(&listener, &sigfd);
-    shim.finish(status, None, "");
+    shim.finish(status, || false, || {});
     let _ = std::fs::remove_file(&sock_path);
     Ok(())
-}
-
-impl Shim {
-    /// Before the start (of an exec, or of a gated container): takes attach connections and
-    /// waits; returns the start requester (None on timeout).
-    pub(super) fn await_start(&mut self, listener: &UnixListener) -> Option<UnixStream> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-            for p in &self.pending {
-                fds.push(PollFd::new(p.sock.as_fd(), PollFlags::POLLIN));
-            }
-            let left = (deadline - now).as_millis().min(1000);
-            let timeout = PollTimeout::from(u16::try_from(left).unwrap_or(1000));
-            if nix::poll::poll(&mut fds, timeout).is_err() {
-                continue;
-            }
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(fds);
-            if ready[0] {
-                self.accept(listener);
-            }
-            let mut done = Vec::new();
-            for (i, r) in ready.iter().skip(1).enumerate() {
-                if *r && i < self.pending.len() && self.read_request(i) {
-                    done.push(i);
-                }
-            }
-            let mut starter = None;
-            for i in done.into_iter().rev() {
-                let p = self.pending.remove(i);
-                let Some(nl) = p.buf.iter().position(|b| *b == b'\n') else {
-                    continue;
-                };
-                let Ok(req) = serde_json::from_slice::<Request>(&p.buf[..nl]) else {
-                    reply(p.sock, &serde_json::json!({"error": "bad request"}));
-                    continue;
-                };
-                match req.op.as_str() {
-                    "start" if starter.is_none() => starter = Some(p.sock),
-                    "wait" => self.waiters.push(p.sock),
-                    "attach" => {
-                        let reading = req.stdin && self.cfg.open_stdin;
-                        if reading {
-                            self.stdin_buf.extend_from_slice(&p.buf[nl + 1..]);
-                        }
-                        self.clients.push(Client {
-                            sock: p.sock,
-                            stdout: req.stdout,
-                            stderr: req.stderr,
-                            reading,
-                            out: Default::default(),
-                        });
-                    }
-                    _ => reply(
-                        p.sock,
-                        &serde_json::json!({"error": "the process has not started"}),
-                    ),
-                }
-            }
-            if starter.is_some() {
-                return starter;
-            }
-        }
-    }
 }
 
 struct Started {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 
-use crate::{Result, RuntimeError};
+use crate::{Result, ShimError};
 
 /// Which stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,9 +38,9 @@ pub struct LogWriter {
     max_files: u32,
 }
 
-fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError {
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError {
     let path = path.to_path_buf();
-    move |source| RuntimeError::Io { op, path, source }
+    move |source| ShimError::Io { op, path, source }
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
