@@ -6,7 +6,7 @@
 #   3. RSS of one container's shim (berth shim / containerd-shim-runc-v2 / conmon) and of the idle
 #      daemons (berthd / dockerd + containerd).
 # Prints medians and ratios (>1 = berth faster or smaller). Run as root after scripts/setup.sh,
-# `apt-get install podman` and `cargo build --release --bins`.
+# `apt-get install podman` and `scripts/build.sh --release` (berth-shim linked statically).
 #   bench/containers.sh [RUNS] [N]      (defaults 15 runs, N = 100 containers)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,7 +4,7 @@
 # run a container from it, through berth and through the real docker CLI. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bins --locked
+scripts/build.sh --release
 sock=/run/berth/berth.sock
 export DOCKER_HOST=unix://$sock
 if ! target/release/berth version >/dev/null 2>&1; then

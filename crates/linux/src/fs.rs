@@ -788,6 +788,48 @@ impl Root {
     }
 }
 
+/// Writes `data` to `path` atomically: a temporary file beside it (created with `mode`), then a
+/// rename over `path`. `durable` adds the fsyncs of the file and of its directory. A failed
+/// write leaves `path` as it was and no temporary file behind.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |op: &'static str, p: &Path| {
+        let path = p.to_path_buf();
+        move |source| LinuxError::Io { op, path, source }
+    };
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or(OsStr::new("file")));
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    let res = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        f.write_all(data).map_err(io("write", &tmp))?;
+        if durable {
+            f.sync_all().map_err(io("fsync", &tmp))?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(io("rename", path))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return res;
+    }
+    if durable
+        && let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -343,7 +343,3 @@ fn receive_pty(console: &UnixListener) -> Result<OwnedFd, String> {
     }
     Err("timed out waiting for the pty master".into())
 }
-
-fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) {
-    ::shim::monitor::set_nonblocking(fd);
-}

@@ -12,7 +12,7 @@
 //! its footprint is the shim's footprint.
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use crate::logs::{LogWriter, Stream};
-use crate::monitor::{Monitor, set_nonblocking};
+use crate::monitor::Monitor;
 use crate::protocol::{ShimConfig, reply, report};
 
 /// What `berth-shim version` prints: the handoff format must match between the shim that execs
@@ -66,12 +66,12 @@ pub fn run(h: Handoff) -> i32 {
         }
     };
     let tty = h.tty.and_then(|fd| take(fd).ok());
-    let mut outputs: Vec<(Option<OwnedFd>, Stream, Vec<u8>)> = h
+    let outputs: Vec<(Option<OwnedFd>, Stream, Vec<u8>)> = h
         .outputs
         .iter()
         .map(|(fd, s)| (take(*fd).ok(), *s, Vec::new()))
         .collect();
-    let mut stdin = h.stdin.and_then(|fd| take(fd).ok());
+    let stdin = h.stdin.and_then(|fd| take(fd).ok());
     let _ = linux::process::ignore_sigpipe(true);
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -122,28 +122,8 @@ pub fn run(h: Handoff) -> i32 {
         None => report(&format!("ok {pid}")),
     }
 
-    if let Some(fd) = &tty {
-        stdin = fd.try_clone().ok();
-        outputs.push((fd.try_clone().ok(), Stream::Stdout, Vec::new()));
-    }
-    for (fd, _, _) in &outputs {
-        if let Some(fd) = fd {
-            set_nonblocking(fd.as_fd());
-        }
-    }
-    if let Some(fd) = &stdin {
-        set_nonblocking(fd.as_fd());
-    }
-    monitor.tty = tty;
-    monitor.outputs = outputs;
-    monitor.stdin = stdin;
+    monitor.set_stdio(tty, outputs, stdin);
     monitor.set_log(LogWriter::open(&cfg.log_path, cfg.log_max_size, cfg.log_max_files).ok());
-    if monitor.stdin.is_none() {
-        for c in &mut monitor.clients {
-            c.reading = false;
-        }
-        monitor.stdin_buf.clear();
-    }
     let status = monitor.serve(&listener, &sigfd);
     monitor.finish(
         status,

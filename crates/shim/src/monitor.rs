@@ -86,6 +86,36 @@ impl Monitor {
         self.log = log;
     }
 
+    /// Gives the monitor the started process's stdio: with a pty, its master is both stdin and
+    /// stdout. Every descriptor is made non-blocking; without a stdin, clients' input is
+    /// dropped from then on.
+    pub fn set_stdio(
+        &mut self,
+        tty: Option<OwnedFd>,
+        mut outputs: Vec<Output>,
+        mut stdin: Option<OwnedFd>,
+    ) {
+        if let Some(fd) = &tty {
+            stdin = fd.try_clone().ok();
+            outputs.push((fd.try_clone().ok(), Stream::Stdout, Vec::new()));
+        }
+        for fd in outputs.iter().filter_map(|(fd, _, _)| fd.as_ref()) {
+            set_nonblocking(fd.as_fd());
+        }
+        if let Some(fd) = &stdin {
+            set_nonblocking(fd.as_fd());
+        }
+        self.tty = tty;
+        self.outputs = outputs;
+        self.stdin = stdin;
+        if self.stdin.is_none() {
+            for c in &mut self.clients {
+                c.reading = false;
+            }
+            self.stdin_buf.clear();
+        }
+    }
+
     /// A monitor for `pid` (0 until the process exists).
     pub fn new(
         cfg: ShimConfig,

@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -313,29 +312,12 @@ fn write_new(dir: &Path, volume: &Volume) -> Result<()> {
         path: dir.join(RECORD),
         source,
     })?;
-    write_atomic(&dir.join(RECORD), &bytes)
-}
-
-/// Writes `data` to `path` atomically: tmp file, fsync, rename, fsync the directory.
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err("create", &tmp))?;
-    f.write_all(data).map_err(io_err("write", &tmp))?;
-    f.sync_all().map_err(io_err("fsync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
-    if let Some(parent) = path.parent()
-        && let Ok(d) = fs::File::open(parent)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(linux::fs::write_atomic(
+        &dir.join(RECORD),
+        &bytes,
+        0o600,
+        true,
+    )?)
 }
 
 /// Now, to the second (Docker shows volume times as RFC3339 without fractions).

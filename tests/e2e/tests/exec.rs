@@ -13,22 +13,6 @@ use test_support::daemon::{TestDaemon, fails, ok};
 use test_support::fixtures;
 use test_support::require_root;
 
-/// Removes the daemon's containers when a test ends, even by a failed assertion, so that no
-/// container outlives its daemon.
-struct Cleanup<'a>(&'a TestDaemon);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Ok(o) = self.0.docker_cmd().args(["ps", "-aq"]).output() {
-            let ids = String::from_utf8_lossy(&o.stdout).to_string();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let _ = self.0.docker_cmd().args(["rm", "-f"]).args(ids).output();
-            }
-        }
-    }
-}
-
 /// The exec shim state directories under the daemon's exec root.
 fn exec_dirs(d: &TestDaemon) -> Vec<String> {
     let mut out = Vec::new();
@@ -120,7 +104,6 @@ fn under_pty(d: &TestDaemon, line: &str) -> Output {
 fn exec_output_exit_codes_env_workdir_user() {
     require_root!();
     let d = TestDaemon::start();
-    let _cleanup = Cleanup(&d);
     d.load_busybox();
     run_sleeper(&d, "c1");
     for cli in ["docker", "berth"] {
@@ -190,7 +173,6 @@ fn exec_output_exit_codes_env_workdir_user() {
 fn exec_errors_missing_binary_and_not_running() {
     require_root!();
     let d = TestDaemon::start();
-    let _cleanup = Cleanup(&d);
     d.load_busybox();
     run_sleeper(&d, "c1");
     let o = d.docker(&["exec", "c1", "nosuch"]);
@@ -242,7 +224,6 @@ fn exec_errors_missing_binary_and_not_running() {
 fn exec_detached_inspect_and_exec_ids() {
     require_root!();
     let d = TestDaemon::start();
-    let _cleanup = Cleanup(&d);
     d.load_busybox();
     run_sleeper(&d, "c1");
     let ids = ok(&d.docker(&["inspect", "-f", "{{.ExecIDs}}", "c1"]));
@@ -332,7 +313,6 @@ fn exec_detached_inspect_and_exec_ids() {
 fn exec_tty_under_script() {
     require_root!();
     let d = TestDaemon::start();
-    let _cleanup = Cleanup(&d);
     d.load_busybox();
     run_sleeper(&d, "c1");
     let docker = test_support::daemon::docker_cli();
@@ -361,7 +341,6 @@ fn redis_cli_ping() {
         return;
     };
     let d = TestDaemon::start();
-    let _cleanup = Cleanup(&d);
     ok(&d.docker(&["load", "-i", archive.to_str().unwrap()]));
     ok(&d.docker(&[
         "run",

@@ -15,21 +15,6 @@ use std::path::{Path, PathBuf};
 use test_support::daemon::{TestDaemon, fails, no_mounts_under, ok};
 use test_support::{fixtures, require_root};
 
-/// Removes every container when the test ends (also on a failed assertion).
-struct Cleanup<'a>(&'a TestDaemon);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Ok(o) = self.0.docker_cmd().args(["ps", "-aq"]).output() {
-            let ids = String::from_utf8_lossy(&o.stdout).to_string();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let _ = self.0.docker_cmd().args(["rm", "-f"]).args(ids).output();
-            }
-        }
-    }
-}
-
 fn mounts_of(d: &TestDaemon, name: &str) -> Vec<serde_json::Value> {
     let out = ok(&d.docker(&["inspect", "-f", "{{json .Mounts}}", name]));
     serde_json::from_str::<Vec<serde_json::Value>>(out.trim()).unwrap()
@@ -98,7 +83,6 @@ fn raw_post(d: &TestDaemon, path: &str, body: &str) -> (String, String) {
 fn seed_binds_and_named_volumes() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     let src = d.dir().join("data/src");
     std::fs::create_dir_all(&src).unwrap();
@@ -224,7 +208,6 @@ fn seed_binds_and_named_volumes() {
 fn binds_modes_tmpfs_and_inspect() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     let base = d.dir().join("h");
     std::fs::create_dir_all(&base).unwrap();
@@ -420,7 +403,6 @@ fn binds_modes_tmpfs_and_inspect() {
 fn bad_specs_are_refused_with_mobys_texts_and_leak_nothing() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     let cases: &[(&[&str], &str)] = &[
         (
@@ -537,7 +519,6 @@ fn bad_specs_are_refused_with_mobys_texts_and_leak_nothing() {
 fn volumes_from_copy_up_and_rm_v() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
 
     // An image with content at /data and VOLUME /data.
@@ -677,7 +658,6 @@ fn volumes_from_copy_up_and_rm_v() {
 fn symlinks_never_move_a_mount_outside_the_root() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     let src = d.dir().join("src");
     std::fs::create_dir_all(&src).unwrap();
@@ -781,7 +761,6 @@ fn symlinks_never_move_a_mount_outside_the_root() {
 fn cp_into_and_out_of_a_stopped_containers_volumes() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     let src = d.dir().join("bsrc");
     std::fs::create_dir_all(&src).unwrap();

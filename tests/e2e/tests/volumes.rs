@@ -15,21 +15,6 @@ use std::path::Path;
 use test_support::daemon::{TestDaemon, fails, no_mounts_under, ok};
 use test_support::require_root;
 
-/// Removes every container when the test ends (also on a failed assertion).
-struct Cleanup<'a>(&'a TestDaemon);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Ok(o) = self.0.docker_cmd().args(["ps", "-aq"]).output() {
-            let ids = String::from_utf8_lossy(&o.stdout).to_string();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let _ = self.0.docker_cmd().args(["rm", "-f"]).args(ids).output();
-            }
-        }
-    }
-}
-
 /// One raw HTTP request on the daemon's socket: (status, body).
 fn http(d: &TestDaemon, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let mut s = UnixStream::connect(&d.socket).unwrap();
@@ -331,7 +316,6 @@ fn status_codes_and_bodies_over_the_api() {
 fn a_volume_in_use_is_refused_even_with_force() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     ok(&d.docker(&["volume", "create", "usedvol"]));
     let id = ok(&d.docker(&[
@@ -531,7 +515,6 @@ fn berth_volume_commands_match_docker() {
 fn system_df_counts_volume_sizes_and_users() {
     require_root!();
     let d = TestDaemon::start();
-    let _c = Cleanup(&d);
     d.load_busybox();
     ok(&d.docker(&["volume", "create", "dfv"]));
     ok(&d.docker(&[

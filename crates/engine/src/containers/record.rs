@@ -1,9 +1,7 @@
 //! The persistent container record (`<data-root>/containers/<id>/config.v2.json`) and the
 //! human texts derived from it.
 
-use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use api_types::models::{ContainerConfig, HostConfig};
@@ -124,30 +122,9 @@ impl Record {
     }
 }
 
-/// Writes `data` to `path` atomically (temp file + rename) with mode 0600; `durable` adds the
-/// fsyncs of the file and its directory.
+/// Writes `data` to `path` atomically with mode 0600; `durable` adds the fsyncs.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io_err("create", &tmp, e))?;
-    f.write_all(data).map_err(|e| io_err("write", &tmp, e))?;
-    if durable {
-        f.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
-    }
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
-    if durable
-        && let Some(dir) = path.parent()
-        && let Ok(d) = File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(linux::fs::write_atomic(path, data, 0o600, durable)?)
 }
 
 /// Go's `units.HumanDuration`.

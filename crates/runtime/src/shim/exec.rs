@@ -26,7 +26,7 @@ use ::shim::logs::Stream;
 use ::shim::monitor::Monitor;
 use ::shim::protocol::{reply, report};
 
-use super::{Stdio, check_command, receive_pty, set_nonblocking};
+use super::{Stdio, check_command, receive_pty};
 use crate::client::ShimConfig;
 use crate::exec::ExecSpec;
 
@@ -66,15 +66,7 @@ pub(super) fn run(cfg: &ShimConfig, exec: &ExecSpec) -> Result<(), String> {
         Ok(started) => {
             reply(starter, &serde_json::json!({"pid": started.pid.as_raw()}));
             shim.pid = started.pid;
-            shim.tty = started.tty;
-            shim.outputs = started.outputs;
-            shim.stdin = started.stdin;
-            if shim.stdin.is_none() {
-                for c in &mut shim.clients {
-                    c.reading = false;
-                }
-                shim.stdin_buf.clear();
-            }
+            shim.set_stdio(started.tty, started.outputs, started.stdin);
         }
         Err(e) => {
             reply(starter, &serde_json::json!({"error": e}));
@@ -118,8 +110,8 @@ fn start(cfg: &ShimConfig, exec: &ExecSpec) -> Result<Started, String> {
         .map_err(|e| exec_failed(&e.to_string()))?;
     let Stdio {
         builder,
-        mut outputs,
-        mut stdin,
+        outputs,
+        stdin,
         mut console,
         console_path,
     } = Stdio::set_up(builder, &cfg.state_dir, exec.tty, exec.open_stdin)?;
@@ -153,18 +145,6 @@ fn start(cfg: &ShimConfig, exec: &ExecSpec) -> Result<Started, String> {
         if let (Some(fd), Some((rows, cols))) = (&tty, exec.console_size) {
             let _ = linux::process::set_winsize(fd.as_fd(), rows, cols);
         }
-    }
-    if let Some(fd) = &tty {
-        stdin = fd.try_clone().ok();
-        outputs.push((fd.try_clone().ok(), Stream::Stdout, Vec::new()));
-    }
-    for (fd, _, _) in &outputs {
-        if let Some(fd) = fd {
-            set_nonblocking(fd.as_fd());
-        }
-    }
-    if let Some(fd) = &stdin {
-        set_nonblocking(fd.as_fd());
     }
     Ok(Started {
         pid,
