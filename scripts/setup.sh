@@ -5,8 +5,9 @@
 #   docker.io       a real dockerd, to check that our archives load into Docker (tests, bench)
 #   hyperfine       side-by-side benchmarks in bench/
 #   libseccomp-dev, pkg-config  build libcontainer's seccomp support (runtime crate)
+#   libc6-dev       libc.a, for the statically linked berth-shim (scripts/build.sh)
 set -euo pipefail
-pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config)
+pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
