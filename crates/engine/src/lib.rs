@@ -201,9 +201,7 @@ pub fn run_shim(config_path: &Path) -> i32 {
 
 /// Formats a time as Go's RFC3339Nano (trailing zeros of the fraction dropped).
 pub(crate) fn rfc3339_nano(t: &chrono::DateTime<chrono::Utc>) -> String {
-    let s = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s}Z")
+    runtime::logs::format_time(t)
 }
 
 /// Go's zero time, which Docker prints for "never".

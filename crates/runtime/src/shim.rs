@@ -153,14 +153,7 @@ fn run(cfg: &ShimConfig) -> Result<(), String> {
     check_executable(&rootfs, &spec)?;
 
     let sock_path = cfg.state_dir.join("shim.sock");
-    let _ = std::fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path).map_err(|e| format!("bind shim.sock: {e}"))?;
-    let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600));
-    std::fs::write(
-        cfg.state_dir.join("shim.pid"),
-        std::process::id().to_string(),
-    )
-    .map_err(|e| format!("write shim.pid: {e}"))?;
+    let listener = bind_control(&cfg.state_dir)?;
 
     let builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(DefaultExecutor {})
@@ -260,6 +253,20 @@ fn run(cfg: &ShimConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds `<state_dir>/shim.sock` (mode 0600) and records this process in `shim.pid`: what makes
+/// a shim reachable, container or exec.
+pub(super) fn bind_control(state_dir: &Path) -> Result<UnixListener, String> {
+    let sock_path = state_dir.join("shim.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = UnixListener::bind(&sock_path).map_err(|e| format!("bind shim.sock: {e}"))?;
+    let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600));
+    std::fs::write(state_dir.join("shim.pid"), std::process::id().to_string())
+        .map_err(|e| format!("write shim.pid: {e}"))?;
+    Ok(listener)
+}
+
+/// A process's stdio before it is created: the console socket that will receive its pty's
+/// master (`tty`), or the pipes (stdin only with `open_stdin`; /dev/null otherwise).
 pub(super) struct Stdio {
     pub builder: ContainerBuilder,
     /// (read end, stream, line buffer) for each output pipe.

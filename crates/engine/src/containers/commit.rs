@@ -15,7 +15,6 @@ use api_types::models::ContainerConfig;
 use images::{CommitOptions, ImagesError, Reference};
 use storage::changes::Change;
 
-use super::pause::set_frozen;
 use super::{Containers, Ctr};
 use crate::{EngineError, Result};
 
@@ -183,26 +182,6 @@ impl Containers {
             }
         }
         done
-    }
-
-    /// Freezes a running container for a commit and records it as paused (the operation lock
-    /// is held by the caller).
-    async fn freeze(&self, ctr: &Ctr) -> Result<()> {
-        let id = ctr.id.clone();
-        let root = self.cgroup_root.clone();
-        tokio::task::spawn_blocking(move || set_frozen(&root, &id, true))
-            .await
-            .map_err(|_| EngineError::TaskFailed {
-                what: "container pause",
-            })??;
-        let mut r = ctr.rec();
-        r.state.paused = true;
-        r.state.status = "paused".into();
-        if let Err(e) = r.save(&self.dirs(&ctr.id).dir) {
-            tracing::warn!(id = %r.id, error = %e, "cannot save container state");
-        }
-        self.event_rec(&r, "pause", &[]);
-        Ok(())
     }
 }
 

@@ -197,6 +197,12 @@ impl Containers {
                 )));
             }
         }
+        self.freeze(&ctr).await
+    }
+
+    /// Freezes a running container and records it as paused, with its `pause` event (`pause`,
+    /// and `commit --pause`; the caller holds the operation lock and has checked the state).
+    pub(super) async fn freeze(&self, ctr: &Ctr) -> Result<()> {
         let id = ctr.id.clone();
         let root = self.cgroup_root.clone();
         blocking(move || set_frozen(&root, &id, true)).await?;

@@ -138,20 +138,6 @@ fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
 
-/// Go's zero `time.Time` in RFC 3339.
-const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-/// Go's `time.RFC3339Nano` in UTC: fractional seconds without trailing zeros.
-pub(crate) fn go_time(t: &DateTime<Utc>) -> String {
-    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let nanos = t.timestamp_subsec_nanos();
-    if nanos == 0 {
-        return format!("{base}Z");
-    }
-    let frac = format!("{nanos:09}");
-    format!("{base}.{}Z", frac.trim_end_matches('0'))
-}
-
 /// One reading of a running container.
 #[derive(Debug, Clone)]
 struct Sample {
@@ -214,8 +200,8 @@ fn blkio_json(s: &Stats) -> BlkioJson {
 /// The object for a container that is not running: only `name` and `id`.
 fn empty_stats(name: &str, id: &str) -> ContainerStats {
     ContainerStats {
-        read: ZERO_TIME.into(),
-        preread: ZERO_TIME.into(),
+        read: crate::GO_ZERO_TIME.into(),
+        preread: crate::GO_ZERO_TIME.into(),
         pids_stats: PidsJson::default(),
         blkio_stats: BlkioJson::default(),
         num_procs: 0,
@@ -233,8 +219,11 @@ fn empty_stats(name: &str, id: &str) -> ContainerStats {
 fn stats_json(name: &str, id: &str, s: &Sample, pre: Option<&Sample>) -> ContainerStats {
     let m = &s.cgroup.memory;
     ContainerStats {
-        read: go_time(&s.read),
-        preread: pre.map_or_else(|| ZERO_TIME.to_string(), |p| go_time(&p.read)),
+        read: crate::rfc3339_nano(&s.read),
+        preread: pre.map_or_else(
+            || crate::GO_ZERO_TIME.to_string(),
+            |p| crate::rfc3339_nano(&p.read),
+        ),
         pids_stats: PidsJson {
             current: s.cgroup.pids.current,
             limit: s.cgroup.pids.limit,
@@ -456,11 +445,11 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2026-11-23T21:25:26.653689000Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(go_time(&t), "2026-11-23T21:25:26.653689Z");
+        assert_eq!(crate::rfc3339_nano(&t), "2026-11-23T21:25:26.653689Z");
         let t = DateTime::parse_from_rfc3339("2026-11-23T21:25:26Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(go_time(&t), "2026-11-23T21:25:26Z");
+        assert_eq!(crate::rfc3339_nano(&t), "2026-11-23T21:25:26Z");
     }
 
     #[test]
@@ -513,7 +502,7 @@ mod tests {
 
         // One-shot: no previous sample.
         let v = serde_json::to_value(stats_json("/s1", "abc", &cur, None)).unwrap();
-        assert_eq!(v["preread"], ZERO_TIME);
+        assert_eq!(v["preread"], crate::GO_ZERO_TIME);
         assert_eq!(v["precpu_stats"]["cpu_usage"]["total_usage"], 0);
         assert!(v["precpu_stats"].get("system_cpu_usage").is_none());
 

@@ -10,8 +10,6 @@
 //! Without a start within a minute it gives up and exits.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use libcontainer::container::Container;
@@ -26,7 +24,7 @@ use ::shim::logs::Stream;
 use ::shim::monitor::Monitor;
 use ::shim::protocol::{reply, report};
 
-use super::{Stdio, check_command, receive_pty};
+use super::{Stdio, bind_control, check_command, receive_pty};
 use crate::client::ShimConfig;
 use crate::exec::ExecSpec;
 
@@ -40,14 +38,7 @@ fn exec_failed(msg: &str) -> String {
 /// Runs an exec shim (after the detach); errors before `ready` go to the spawner.
 pub(super) fn run(cfg: &ShimConfig, exec: &ExecSpec) -> Result<(), String> {
     let sock_path = cfg.state_dir.join("shim.sock");
-    let _ = std::fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path).map_err(|e| format!("bind shim.sock: {e}"))?;
-    let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600));
-    std::fs::write(
-        cfg.state_dir.join("shim.pid"),
-        std::process::id().to_string(),
-    )
-    .map_err(|e| format!("write shim.pid: {e}"))?;
+    let listener = bind_control(&cfg.state_dir)?;
     let _ = listener.set_nonblocking(true);
     // Block SIGCHLD before the process exists so its exit cannot slip by.
     let mut mask = SigSet::empty();
