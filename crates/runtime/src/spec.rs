@@ -573,6 +573,24 @@ fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
+/// moby's rule: a shared bind makes the container's root rshared (so mounts made under it reach
+/// the host), a slave one rslave; otherwise libcontainer's default (rslave) stands. libcontainer
+/// takes the OCI names (`shared`, `slave`) and always applies them recursively.
+fn rootfs_propagation(mounts: &[MountSpec]) -> Option<&'static str> {
+    let has = |names: &[&str]| {
+        mounts
+            .iter()
+            .any(|m| m.options.iter().any(|o| names.contains(&o.as_str())))
+    };
+    if has(&["shared", "rshared"]) {
+        Some("shared")
+    } else if has(&["slave", "rslave"]) {
+        Some("slave")
+    } else {
+        None
+    }
+}
+
 /// Builds the OCI runtime spec for `c`.
 pub fn build(c: &ContainerSpec) -> Result<Spec> {
     if c.args.is_empty() {
@@ -637,6 +655,9 @@ pub fn build(c: &ContainerSpec) -> Result<Spec> {
     });
     if !c.cgroups_path.is_empty() {
         linux["cgroupsPath"] = json!(c.cgroups_path);
+    }
+    if let Some(p) = rootfs_propagation(&c.mounts) {
+        linux["rootfsPropagation"] = json!(p);
     }
     if !c.privileged {
         linux["maskedPaths"] = json!(masked_paths());
@@ -913,6 +934,22 @@ mod tests {
                 .unwrap()
                 .iter()
                 .any(|n| n["type"] == "network")
+        );
+    }
+
+    #[test]
+    fn shared_or_slave_binds_set_the_root_propagation() {
+        let bind = |o: &str| MountSpec {
+            destination: "/x".into(),
+            kind: "bind".into(),
+            source: "/src".into(),
+            options: vec!["rbind".into(), o.into()],
+        };
+        assert_eq!(rootfs_propagation(&[bind("rprivate")]), None);
+        assert_eq!(rootfs_propagation(&[bind("rslave")]), Some("slave"));
+        assert_eq!(
+            rootfs_propagation(&[bind("slave"), bind("rshared")]),
+            Some("shared")
         );
     }
 }

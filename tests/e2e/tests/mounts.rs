@@ -932,3 +932,110 @@ fn mounts_survive_a_daemon_restart() {
     assert_eq!(vols, ["rv"], "{vols:?}");
     assert!(no_mounts_under(&d.data_root));
 }
+
+/// Makes `dir` a mount point of its own with `propagation` (`shared`, `private`), undone on drop.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn new(dir: &Path, propagation: &str) -> HostMount {
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("mount")
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "mount {args:?}");
+        };
+        let p = dir.to_str().unwrap();
+        run(&["--bind", p, p]);
+        run(&[&format!("--make-{propagation}"), p]);
+        HostMount(dir.to_path_buf())
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-R", "-l"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn bind_propagation_shared_slave_and_private() {
+    require_root!();
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let host = HostMount::new(&src, "shared");
+    let s = src.display();
+
+    // rshared: a mount made inside the container shows up on the host.
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "psh",
+        "--privileged",
+        "-v",
+        &format!("{s}:/x:rshared"),
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /x/in && mount -t tmpfs t /x/in && echo from-ctr > /x/in/f && sleep 300",
+    ]));
+    let mut seen = false;
+    for _ in 0..100 {
+        if host_has_mount_at(&src.join("in")) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(seen, "the container's mount did not reach the host");
+    assert_eq!(
+        std::fs::read_to_string(src.join("in/f")).unwrap(),
+        "from-ctr\n"
+    );
+    let m = mounts_of(&d, "psh");
+    assert_eq!(mount_at(&m, "/x")["Propagation"], "rshared");
+
+    // rslave and rshared see a mount the host makes after they started; rprivate does not.
+    for (name, opt) in [("psl", "rslave"), ("ppr", "rprivate")] {
+        ok(&d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-v",
+            &format!("{s}:/x:{opt}"),
+            "busybox",
+            "sleep",
+            "300",
+        ]));
+    }
+    std::fs::create_dir(src.join("late")).unwrap();
+    let late = src.join("late");
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "late"])
+        .arg(&late)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(late.join("g"), "from-host\n").unwrap();
+    for name in ["psh", "psl"] {
+        let out = ok(&d.docker(&["exec", name, "cat", "/x/late/g"]));
+        assert_eq!(out, "from-host\n", "{name}");
+    }
+    let out = d.docker(&["exec", "ppr", "cat", "/x/late/g"]);
+    assert!(!out.status.success(), "rprivate saw a later host mount");
+
+    // Removing the containers leaves the host's own mounts alone.
+    ok(&d.docker(&["rm", "-f", "psh", "psl", "ppr"]));
+    assert!(host_has_mount_at(&late));
+    drop(host);
+    assert!(!host_has_mount_at(&src));
+    assert!(no_mounts_under(&d.data_root));
+}

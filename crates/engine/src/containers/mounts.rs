@@ -18,7 +18,7 @@
 //! the image or in a volume never places a mount outside it. Every exit path releases the
 //! volumes ([`Containers::release_mounts`]); at daemon start, running containers register
 //! theirs again. A `shared`/`slave` bind needs a shared (or slave) source mount on the host,
-//! checked at start with moby's text; libcontainer 0.7 does not apply bind propagation itself.
+//! checked at start with moby's text; the propagation is applied by berth's libcontainer patch.
 //!
 //! For `docker cp` on a stopped container, [`copy_mounts`] binds its volumes and binds over
 //! its root filesystem for the length of the request (`linux::fs::Root::bind_mount`).

@@ -695,6 +695,10 @@ impl Mount {
                 None,
                 linux::MOVE_MOUNT_T_EMPTY_PATH | linux::MOVE_MOUNT_F_EMPTY_PATH,
             )?;
+
+            // berth patch: the bind's propagation (shared, slave, private, unbindable and their
+            // recursive forms), set on the attached mount as runc does after its bind.
+            self.apply_bind_propagation(&root, container_dest, m.options().as_deref())?;
         } else {
             let mount_fn = || -> std::result::Result<(), SyscallError> {
                 // fsopen
@@ -807,6 +811,54 @@ impl Mount {
 
     // https://man7.org/linux/man-pages/man2/mount_setattr.2.html
     // To apply MsFlags via mount_setattr, we set the corresponding bits in attr_set
+    /// berth patch: sets the propagation named in a bind's options (the last one wins) on the
+    /// mount now attached at `dest` (resolved again inside `root`, so the fd is the new mount's
+    /// root); the `r` forms apply to the whole tree.
+    fn apply_bind_propagation(
+        &self,
+        root: &Root,
+        dest: &Path,
+        options: Option<&[String]>,
+    ) -> Result<()> {
+        let Some((propagation, recursive)) = options
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find_map(|o| match o.as_str() {
+                "shared" => Some((MsFlags::MS_SHARED, false)),
+                "rshared" => Some((MsFlags::MS_SHARED, true)),
+                "slave" => Some((MsFlags::MS_SLAVE, false)),
+                "rslave" => Some((MsFlags::MS_SLAVE, true)),
+                "private" => Some((MsFlags::MS_PRIVATE, false)),
+                "rprivate" => Some((MsFlags::MS_PRIVATE, true)),
+                "unbindable" => Some((MsFlags::MS_UNBINDABLE, false)),
+                "runbindable" => Some((MsFlags::MS_UNBINDABLE, true)),
+                _ => None,
+            })
+        else {
+            return Ok(());
+        };
+        let attached: OwnedFd = root.resolve(dest)?.into();
+        let mount_attr = linux::MountAttr {
+            attr_set: 0,
+            attr_clr: 0,
+            propagation: propagation.bits() as u64,
+            userns_fd: 0,
+        };
+        let mut at_flags = linux::AT_EMPTY_PATH;
+        if recursive {
+            at_flags |= linux::AT_RECURSIVE;
+        }
+        self.syscall.mount_setattr(
+            attached.as_fd(),
+            Path::new(""),
+            at_flags,
+            &mount_attr,
+            mem::size_of::<linux::MountAttr>(),
+        )?;
+        Ok(())
+    }
+
     fn mount_flag_to_attr(&self, flags: &MsFlags) -> u64 {
         const MAP_SET: &[(MsFlags, u64)] = &[
             (MsFlags::MS_RDONLY, linux::MOUNT_ATTR_RDONLY),
