@@ -25,7 +25,7 @@ else
 fi
 target/release/berth images
 target/release/berth run --rm busybox echo "hello from a berth container"
-docker run --rm busybox sh -c 'echo "hello through the docker CLI, pid $$, host $(hostname)"'
+docker run --rm busybox sh -c 'echo "hello through the docker CLI, pid $$, host $(hostname), address $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
 docker version --format 'docker CLI {{.Client.Version}} -> berthd API {{.Server.APIVersion}}'
 docker images
 echo "berthd is running; stop it with: kill \$(cat /run/berth/berthd.pid)"

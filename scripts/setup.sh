@@ -6,8 +6,11 @@
 #   hyperfine       side-by-side benchmarks in bench/
 #   libseccomp-dev, pkg-config  build libcontainer's seccomp support (runtime crate)
 #   libc6-dev       libc.a, for the statically linked berth-shim (scripts/build.sh)
+#   nftables        the `nft` binary berthd runs for NAT and published ports (network crate)
+#   iproute2, iptables  `ip` for test cleanup; iptables when a dockerd's FORWARD policy is DROP
+#   docker-compose  compose 1.29, driven against berthd by the networking e2e tests
 set -euo pipefail
-pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev)
+pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

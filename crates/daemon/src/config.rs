@@ -65,6 +65,52 @@ pub struct Cli {
     /// Daemon configuration file [default: /etc/berth/daemon.json]
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// The default bridge's interface [default: berth0]; `none` for no default bridge
+    /// (made if missing, where dockerd wants an existing one)
+    #[arg(short = 'b', long = "bridge", value_name = "NAME")]
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix (e.g. 172.17.0.1/16)
+    #[arg(long, value_name = "CIDR")]
+    pub bip: Option<String>,
+    /// The part of the default bridge's subnet containers get addresses from
+    #[arg(long, value_name = "CIDR")]
+    pub fixed_cidr: Option<String>,
+    /// MTU of the default bridge's interfaces
+    #[arg(long, value_name = "BYTES")]
+    pub mtu: Option<u32>,
+    /// Allow traffic between containers on the default bridge
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub icc: Option<bool>,
+    /// Manage berth's nftables table (NAT, published ports)
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub iptables: Option<bool>,
+    /// Default host address of published ports [default: 0.0.0.0]
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Address pools for new networks (base=10.10.0.0/16,size=24)
+    #[arg(long = "default-address-pool", value_name = "POOL")]
+    pub default_address_pools: Vec<String>,
+}
+
+/// Networking flags, as `engine::NetConfig` wants them.
+pub fn network_config(cli: &Cli) -> engine::NetConfig {
+    let mut n = engine::NetConfig::default();
+    match cli.bridge.as_deref() {
+        Some("none") => n.no_bridge = true,
+        Some(b) if !b.is_empty() => {
+            n.bridge = b.to_string();
+            n.nft_table = format!("berth-{b}");
+        }
+        _ => {}
+    }
+    n.bip = cli.bip.clone();
+    n.fixed_cidr = cli.fixed_cidr.clone();
+    n.mtu = cli.mtu;
+    n.icc = cli.icc.unwrap_or(true);
+    n.iptables = cli.iptables.unwrap_or(true);
+    n.ip = cli.ip;
+    n.address_pools = cli.default_address_pools.clone();
+    n
 }
 
 /// What `daemon.json` may contain (Docker's key names).

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
 }
 
 async fn start(cli: Cli) -> anyhow::Result<()> {
+    let network = daemon::config::network_config(&cli);
     let config = Config::resolve(cli)?;
 
     let filter = EnvFilter::try_new(config.log_level.as_filter()).context("invalid log level")?;
@@ -61,11 +62,13 @@ async fn start(cli: Cli) -> anyhow::Result<()> {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),
         debug: config.debug,
+        network,
     })?;
     let engine = Arc::new(engine);
     server::write_pidfile(&config.pidfile)?;
 
-    let result = run(&config, engine).await;
+    let result = run(&config, Arc::clone(&engine)).await;
+    engine.network_shutdown();
     if let Err(e) = std::fs::remove_file(&config.pidfile) {
         tracing::warn!(pidfile = %config.pidfile.display(), error = %e, "cannot remove pid file");
     }

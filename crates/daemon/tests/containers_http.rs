@@ -18,6 +18,10 @@ fn app(dir: &tempfile::TempDir) -> Router {
         data_root: dir.path().join("root"),
         exec_root: dir.path().join("exec"),
         debug: false,
+        network: engine::NetConfig {
+            iptables: false,
+            ..Default::default()
+        },
     })
     .unwrap();
     daemon::app(Arc::new(engine))

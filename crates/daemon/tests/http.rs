@@ -24,6 +24,10 @@ fn test_app() -> TestApp {
         data_root: dir.path().join("root"),
         exec_root: dir.path().join("exec"),
         debug: false,
+        network: engine::NetConfig {
+            iptables: false,
+            ..Default::default()
+        },
     })
     .unwrap();
     TestApp {
@@ -363,6 +367,10 @@ async fn second_engine_on_same_root_is_refused() {
         data_root: dir.path().join("root"),
         exec_root: dir.path().join("exec"),
         debug: false,
+        network: engine::NetConfig {
+            iptables: false,
+            ..Default::default()
+        },
     };
     let _first = Engine::open(cfg.clone()).unwrap();
     let err = Engine::open(cfg).unwrap_err();

@@ -18,6 +18,10 @@ fn app(dir: &std::path::Path) -> Router {
         data_root: dir.join("root"),
         exec_root: dir.join("exec"),
         debug: false,
+        network: engine::NetConfig {
+            iptables: false,
+            ..Default::default()
+        },
     })
     .unwrap();
     daemon::app(Arc::new(engine))

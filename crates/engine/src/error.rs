@@ -127,6 +127,16 @@ pub enum EngineError {
     /// `volume rm` of a volume some container uses (moby's text, 409).
     #[error("remove {name}: volume is in use - [{}]", ids.join(", "))]
     VolumeInUse { name: String, ids: Vec<String> },
+    /// A networking failure (netlink, nftables, a host port taken, an address pool).
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    /// An unknown network or IPAM driver (moby: `plugin "x" not found`, 404).
+    #[error("{0}")]
+    NoSuchPlugin(String),
+    /// The request is refused (moby's 403s: pre-defined networks, active endpoints, an
+    /// endpoint that exists already, an overlapping pool).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl EngineError {
@@ -172,6 +182,7 @@ impl EngineError {
             | Self::NoSuchExec(_)
             | Self::PathNotFound { .. }
             | Self::NoSuchNetwork(_)
+            | Self::NoSuchPlugin(_)
             | Self::NoSuchVolume(_) => ErrorKind::NotFound,
             Self::NotSupported { .. } => ErrorKind::NotImplemented,
             Self::NameInUse { .. } | Self::Conflict(_) => ErrorKind::Conflict,
@@ -188,6 +199,12 @@ impl EngineError {
             Self::Sys(_) => ErrorKind::Internal,
             Self::Volume { source, .. } | Self::VolumeStore(source) => volumes_kind(source),
             Self::VolumeInUse { .. } => ErrorKind::Conflict,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::Network(e) => match e {
+                network::NetworkError::Invalid(_) => ErrorKind::InvalidArgument,
+                network::NetworkError::Exhausted(_) => ErrorKind::Forbidden,
+                _ => ErrorKind::Internal,
+            },
         }
     }
 }

@@ -45,6 +45,8 @@ pub mod events;
 mod exec_ops;
 mod filters;
 mod images_ops;
+mod networks;
+mod networks_ops;
 mod progress;
 mod system;
 mod volumes_ops;
@@ -69,6 +71,7 @@ pub use disk_usage::{DfSections, SystemDf};
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};
+pub use networks::NetConfig;
 pub use progress::{ByteStream, ProgressEvent, ProgressStream};
 pub use system::ENGINE_VERSION;
 
@@ -81,6 +84,8 @@ pub struct EngineConfig {
     pub exec_root: PathBuf,
     /// Debug mode, as shown by `docker info`.
     pub debug: bool,
+    /// Networking options (default bridge, nftables, address pools).
+    pub network: NetConfig,
 }
 
 /// The engine on one data root. Cheap to share behind an `Arc`.
@@ -110,11 +115,17 @@ impl Engine {
         let id = engine_id(data_root)?;
         let images = Arc::new(ImageService::open(data_root)?);
         let volumes = Arc::new(volumes::VolumeStore::open(&data_root.join("volumes"))?);
+        let networks = Arc::new(networks::Networks::open(
+            data_root,
+            &config.exec_root,
+            config.network.clone(),
+        )?);
         let containers = containers::Containers::open(
             data_root,
             &config.exec_root,
             Arc::clone(&images),
             volumes,
+            networks,
         )?;
         let events = Arc::clone(&containers.events);
         Ok(Self {
@@ -135,11 +146,6 @@ impl Engine {
     /// The exec root this engine uses.
     pub fn exec_root(&self) -> &Path {
         &self.config.exec_root
-    }
-
-    /// `docker network inspect`: no networks exist yet.
-    pub async fn network_inspect(&self, id: &str) -> Result<()> {
-        Err(EngineError::NoSuchNetwork(id.to_string()))
     }
 
     /// Runs blocking image work on the blocking pool.

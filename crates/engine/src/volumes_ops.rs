@@ -242,7 +242,7 @@ pub(crate) fn volume_json(v: &Volume, usage: Option<(i64, i64)>) -> Value {
 
 /// moby's `label` / `label!` filters: every `label` value matches (`key` or `key=value`), and
 /// not every `label!` value does.
-fn labels_pass(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn labels_pass(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
     let matches = |f: &String| match f.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
         None => labels.contains_key(f.as_str()),

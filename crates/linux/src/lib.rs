@@ -9,6 +9,7 @@ pub mod fs;
 pub mod lock;
 pub mod mount;
 pub mod net;
+pub mod netns;
 pub mod process;
 
 pub use error::{LinuxError, Result};

@@ -49,6 +49,9 @@ pub enum NetworkNamespace {
     Host,
     /// Join an existing one (a netns path, e.g. `/proc/<pid>/ns/net` for `container:<x>`).
     Join(PathBuf),
+    /// Join the container's own namespace, prepared by the engine (bridge networks): joined
+    /// like [`Self::Join`], and given the private-namespace sysctls like [`Self::New`].
+    Prepared(PathBuf),
 }
 
 /// An extra mount (binds of hosts/hostname/resolv.conf, `--tmpfs`, later volumes).
@@ -636,13 +639,18 @@ pub fn build(c: &ContainerSpec) -> Result<Spec> {
     match &c.network {
         NetworkNamespace::New => namespaces.push(json!({"type": "network"})),
         NetworkNamespace::Host => {}
-        NetworkNamespace::Join(p) => namespaces.push(json!({"type": "network", "path": p})),
+        NetworkNamespace::Join(p) | NetworkNamespace::Prepared(p) => {
+            namespaces.push(json!({"type": "network", "path": p}));
+        }
     }
     if cgroup_v2() {
         namespaces.push(json!({"type": "cgroup"}));
     }
     let mut sysctl: BTreeMap<String, String> = BTreeMap::new();
-    if c.network == NetworkNamespace::New {
+    if matches!(
+        c.network,
+        NetworkNamespace::New | NetworkNamespace::Prepared(_)
+    ) {
         sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
         sysctl.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
     }

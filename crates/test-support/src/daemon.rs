@@ -45,6 +45,35 @@ pub struct TestDaemon {
     pub data_root: PathBuf,
     /// Its exec root.
     pub exec_root: PathBuf,
+    /// Its own default bridge interface (`-b`), never shared with another daemon.
+    pub bridge: String,
+    /// Its default bridge's subnet prefix: `10.<n>` (`--bip 10.<n>.0.1/24`; user networks
+    /// from `10.<n>.128.0/17` in /24s).
+    pub net_prefix: String,
+    /// Flags given at start, given again by [`TestDaemon::restart`].
+    flags: Vec<String>,
+}
+
+/// Networking flags of their own for each test daemon: a bridge name, a default bridge subnet
+/// and an address pool that no other daemon of this process (or, most likely, of another
+/// test process) uses.
+fn network_flags() -> (String, String, Vec<String>) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let bridge = format!("bt{}x{n}", pid % 1_000_000);
+    let octet = 100 + (pid.wrapping_add(n.wrapping_mul(7))) % 150;
+    let prefix = format!("10.{octet}");
+    let flags = vec![
+        "-b".to_string(),
+        bridge.clone(),
+        "--bip".to_string(),
+        format!("{prefix}.0.1/24"),
+        "--default-address-pool".to_string(),
+        format!("base={prefix}.128.0/17,size=24"),
+    ];
+    (bridge, prefix, flags)
 }
 
 impl TestDaemon {
@@ -78,6 +107,8 @@ impl TestDaemon {
         // An empty daemon.json of its own, so the host's /etc/berth/daemon.json never applies.
         let config = dir.path().join("daemon.json");
         std::fs::write(&config, "{}\n").expect("write daemon.json");
+        let (bridge, net_prefix, mut flags) = network_flags();
+        flags.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(bin_path("berthd"))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
@@ -89,7 +120,7 @@ impl TestDaemon {
             .arg(dir.path().join("berthd.pid"))
             .arg("--config-file")
             .arg(&config)
-            .args(extra)
+            .args(&flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("berthd.log")).expect("log file"))
@@ -101,6 +132,9 @@ impl TestDaemon {
             socket,
             data_root,
             exec_root,
+            bridge,
+            net_prefix,
+            flags,
         };
         d.wait_ready();
         d
@@ -209,8 +243,8 @@ impl TestDaemon {
         ]
     }
 
-    /// Stops berthd and starts it again on the same socket, data root and exec root (without
-    /// extra flags), as a real daemon restart: running containers keep running in between.
+    /// Stops berthd and starts it again on the same socket, data root, exec root and flags,
+    /// as a real daemon restart: running containers keep running in between.
     pub fn restart(&mut self) {
         self.stop();
         let dir = self.dir.path();
@@ -225,6 +259,7 @@ impl TestDaemon {
             .arg(dir.join("berthd.pid"))
             .arg("--config-file")
             .arg(dir.join("daemon.json"))
+            .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(
@@ -273,6 +308,35 @@ impl Drop for TestDaemon {
             }
         }
         self.stop();
+        self.remove_bridges();
+    }
+}
+
+impl TestDaemon {
+    /// Deletes the bridges this daemon made (its default bridge and its user networks'), as
+    /// berthd keeps them across restarts like dockerd keeps docker0.
+    fn remove_bridges(&self) {
+        let mut bridges = vec![self.bridge.clone()];
+        if let Ok(rd) = std::fs::read_dir(self.data_root.join("networks")) {
+            for e in rd.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                    && let Some(b) = v["bridge"].as_str()
+                    && !b.is_empty()
+                    && !bridges.iter().any(|x| x == b)
+                {
+                    bridges.push(b.to_string());
+                }
+            }
+        }
+        for b in bridges {
+            let _ = Command::new("ip")
+                .args(["link", "del", &b])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -697,9 +697,15 @@ pub(crate) fn port_lines(
     let mut out = Vec::new();
     if let Some(f) = filter {
         let (port, proto) = f.split_once('/').unwrap_or((f, "tcp"));
-        if port.parse::<u16>().is_err() {
+        let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u16>().is_err() {
+            let why = if digits {
+                "value out of range"
+            } else {
+                "invalid syntax"
+            };
             return Err(CliError::Message(format!(
-                "Error: invalid port ({port}): strconv.ParseUint: parsing \"{port}\": invalid syntax"
+                "Error: invalid port ({port}): strconv.ParseUint: parsing \"{port}\": {why}"
             )));
         }
         let key = format!("{port}/{proto}");
@@ -864,6 +870,13 @@ mod tests {
             port_lines(&ports, "c", Some("80")).unwrap(),
             vec!["0.0.0.0:8080", "[::]:8080"]
         );
+        let e = port_lines(&ports, "c", Some("70000")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Error: invalid port (70000): strconv.ParseUint: parsing \"70000\": value out of range"
+        );
+        let e = port_lines(&ports, "c", Some("+80")).unwrap_err();
+        assert!(e.to_string().ends_with("invalid syntax"));
         let e = port_lines(&ports, "c", Some("7000")).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use api_types::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount,
-    MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig,
+    Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
     MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig, PortBinding, PortMap,
     ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
@@ -88,6 +88,33 @@ pub(crate) struct ContainerOpts {
     /// Connect a container to a network
     #[arg(long, alias = "net", value_name = "network")]
     pub(crate) network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub(crate) network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub(crate) ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub(crate) mac_address: Option<String>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list")]
+    pub(crate) link: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list")]
+    pub(crate) dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub(crate) dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub(crate) dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub(crate) add_host: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long, value_name = "string")]
+    pub(crate) domainname: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub(crate) pids_limit: Option<i64>,
@@ -864,12 +891,39 @@ pub(crate) fn build_create(
 
     let network = o.network.clone().unwrap_or_else(|| "default".to_string());
     let mut endpoints = HashMap::new();
-    if let Some(n) = &o.network
-        && !n.is_empty()
-        && n != "default"
-        && !n.starts_with("container:")
-    {
-        endpoints.insert(n.clone(), EndpointSettings::default());
+    if !network.starts_with("container:") {
+        // Keyed by the network mode as given (`default` too), as the docker CLI does.
+        let ipam = o.ip.as_ref().map(|ip| EndpointIpamConfig {
+            ipv4_address: Some(ip.clone()),
+            ..Default::default()
+        });
+        endpoints.insert(
+            network.clone(),
+            EndpointSettings {
+                aliases: (!o.network_alias.is_empty()).then(|| o.network_alias.clone()),
+                ipam_config: ipam,
+                mac_address: o.mac_address.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    // `--add-host name:ip` travels as `name:ip` (docker CLI's form).
+    let extra_hosts: Vec<String> = o
+        .add_host
+        .iter()
+        .map(|h| match h.split_once('=') {
+            Some((n, ip)) => format!("{n}:{ip}"),
+            None => h.clone(),
+        })
+        .collect();
+    for h in &extra_hosts {
+        if !h.contains(':') {
+            return Err(flag_err(
+                h,
+                "--add-host",
+                "bad format for add-host: ".to_string() + h,
+            ));
+        }
     }
 
     let console_size = match (o.tty, ctx.console_size) {
@@ -910,13 +964,18 @@ pub(crate) fn build_create(
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         mounts: (!mounts.is_empty()).then_some(mounts),
         volumes_from: (!o.volumes_from.is_empty()).then(|| o.volumes_from.clone()),
+        links: (!o.link.is_empty()).then(|| o.link.clone()),
+        dns: Some(o.dns.clone()),
+        dns_search: Some(o.dns_search.clone()),
+        dns_options: Some(o.dns_option.clone()),
+        extra_hosts: (!extra_hosts.is_empty()).then_some(extra_hosts),
         ..Default::default()
     };
 
     let interactive = o.interactive;
     let body = ContainerCreateBody {
         hostname: Some(o.hostname.clone().unwrap_or_default()),
-        domainname: Some(String::new()),
+        domainname: Some(o.domainname.clone().unwrap_or_default()),
         user: Some(o.user.clone().unwrap_or_default()),
         attach_stdin: Some(attach.0),
         attach_stdout: Some(attach.1),

@@ -8,6 +8,7 @@ mod create;
 mod df;
 mod events;
 mod images;
+mod network;
 mod prune;
 mod ps;
 mod run;
@@ -141,6 +142,9 @@ pub(crate) enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +366,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::System(SystemCommand::Prune(a)) => prune::system_prune_confirmed(a)?,
         Command::Container(ContainerCommand::Prune(a)) => prune::container_prune_confirmed(a)?,
         Command::Volume(volume::VolumeCommand::Prune(a)) => volume::prune_confirmed(a)?,
+        Command::Network(network::NetworkCommand::Prune(a)) => network::prune_confirmed(a)?,
         _ => true,
     };
     if !confirmed {
@@ -474,6 +479,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::System(SystemCommand::Prune(a)) => prune::system_prune(&client, &a).await,
         Command::Container(ContainerCommand::Prune(a)) => prune::container_prune(&client, &a).await,
         Command::Volume(v) => volume::run(&client, v).await,
+        Command::Network(n) => network::run(&client, n).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             container::pause(&client, &a).await
         }

@@ -352,7 +352,7 @@ async fn prune(client: &Client, args: &PruneArgs) -> Result<(), CliError> {
 }
 
 /// Percent-escapes what may not appear raw in a path segment.
-fn path_escape(s: &str) -> String {
+pub(crate) fn path_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -365,7 +365,7 @@ fn path_escape(s: &str) -> String {
 }
 
 /// `sortorder.NaturalLess`: digit runs compare as numbers, everything else bytewise.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);

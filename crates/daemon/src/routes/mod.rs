@@ -7,6 +7,7 @@ mod events;
 mod exec;
 mod hijack;
 mod images;
+mod networks;
 mod stats;
 mod stubs;
 mod system;
@@ -41,6 +42,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(stats::routes())
         .merge(stubs::routes())
+        .merge(networks::routes())
         .merge(volumes::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -85,6 +85,9 @@ mod tests {
             log_path: "/x".into(),
             manually_stopped: false,
             mount_points: Vec::new(),
+            endpoints: Default::default(),
+            sandbox_key: String::new(),
+            ports: Vec::new(),
         };
         let a = attributes(&rec, &[("exitCode", "0"), ("signal", "15")]);
         assert_eq!(a["name"], "web");

@@ -19,6 +19,7 @@ mod exec;
 mod merge;
 mod mounts;
 mod names;
+mod net;
 mod pause;
 mod record;
 mod setup;
@@ -158,6 +159,8 @@ pub(crate) struct Containers {
     pub(crate) events: Arc<crate::events::Events>,
     /// Named and anonymous volumes (`<data-root>/volumes`).
     pub(crate) volumes: Arc<volumes::VolumeStore>,
+    /// Networks, addresses, published ports and DNS (`crate::networks`).
+    pub(crate) networks: Arc<crate::networks::Networks>,
 }
 
 /// Signal names → numbers (Linux x86/arm).
@@ -275,6 +278,7 @@ impl Containers {
         exec_root: &Path,
         images: Arc<ImageService>,
         volumes: Arc<volumes::VolumeStore>,
+        networks: Arc<crate::networks::Networks>,
     ) -> Result<Arc<Self>> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root).map_err(|e| io_err("create", &root, e))?;
@@ -305,6 +309,7 @@ impl Containers {
             execs: exec::ExecStore::default(),
             events: Arc::new(crate::events::Events::new()),
             volumes,
+            networks,
         });
         this.restore();
         Ok(this)
@@ -315,11 +320,18 @@ impl Containers {
         let all: Vec<Arc<Ctr>> = self.all();
         // Volumes of live containers first, so that settling a dead one cannot unmount a
         // volume a live one still uses.
+        self.networks.adopt_existing_bridges();
         for ctr in &all {
             let rec = ctr.snapshot();
             if rec.state.running && self.shim(&rec.id).alive() {
                 self.reregister_mounts(&rec);
+                let _enter = handle.as_ref().map(|h| h.enter());
+                self.net_restore(&rec);
             }
+        }
+        if let Some(h) = &handle {
+            let networks = Arc::clone(&self.networks);
+            h.spawn(async move { networks.apply_firewall().await });
         }
         let mut to_start = Vec::new();
         for ctr in all {
@@ -346,6 +358,10 @@ impl Containers {
                             .map(|t| t.with_timezone(&Utc)),
                     )
                 });
+                {
+                    let mut r = ctr.rec();
+                    self.forget_sandbox(&mut r);
+                }
                 self.settle_exit(&ctr, code, oom, finished, false);
                 let rec = ctr.snapshot();
                 if rec.host_config.auto_remove.unwrap_or(false) {
@@ -384,6 +400,11 @@ impl Containers {
                 }
             });
         }
+    }
+
+    /// Whether any container runs.
+    pub(crate) fn any_running(&self) -> bool {
+        self.all().iter().any(|c| c.rec().state.running)
     }
 
     fn all(&self) -> Vec<Arc<Ctr>> {
@@ -524,6 +545,7 @@ impl Containers {
                 lc.typ.clone().unwrap_or_default()
             )));
         }
+        let endpoints = self.plan_endpoints(&host, body.networking_config.as_ref())?;
         let id = names::new_id();
         let mut config = merged.config;
         if config.hostname.as_deref().is_none_or(str::is_empty) {
@@ -548,6 +570,9 @@ impl Containers {
             log_path: dirs.dir.join(format!("{id}-json.log")),
             manually_stopped: false,
             mount_points: Vec::new(),
+            endpoints,
+            sandbox_key: String::new(),
+            ports: Vec::new(),
         };
         // Reserve the name and insert under the map lock; write the files after.
         {
@@ -632,58 +657,68 @@ impl Containers {
                 .open(&rec.log_path)
                 .map_err(|e| io_err("open", &rec.log_path, e))?;
         }
-        let r2 = rec.clone();
-        let d2 = dirs.clone();
-        let this = Arc::clone(self);
-        let c2 = Arc::clone(&ctr);
-        let started = tokio::task::spawn_blocking(move || -> Result<(Shim, i32)> {
-            let rec = r2;
-            let dirs = d2;
-            let volatile = rec.host_config.auto_remove.unwrap_or(false);
-            setup::mount_rootfs(&dirs, &snapshots, &rec.layers, volatile)?;
-            let run = || -> Result<(Shim, i32)> {
-                setup::write_etc_files(&dirs, &rec)?;
-                let mounts = this.prepare_mounts(&c2, &rec, &dirs)?;
-                let cspec = setup::container_spec(&rec, &dirs, mounts)?;
-                let spec = runtime::spec::build(&cspec)?;
-                let log = rec.host_config.log_config.clone().unwrap_or_default();
-                let opts = log.config.unwrap_or_default();
-                let max_size = opts.get("max-size").and_then(|s| setup::parse_size(s));
-                let max_files = opts
-                    .get("max-file")
-                    .and_then(|s| s.parse::<u32>().ok())
-                    .unwrap_or(1)
-                    .max(1);
-                let cfg = ShimConfig {
-                    id: rec.id.clone(),
-                    state_dir: dirs.state_dir.clone(),
-                    runtime_root: dirs.runtime_root.clone(),
-                    log_path: rec.log_path.clone(),
-                    log_max_size: max_size,
-                    log_max_files: max_files,
-                    tty: rec.config.tty.unwrap_or(false),
-                    open_stdin: rec.config.open_stdin.unwrap_or(false),
-                    stdin_once: rec.config.stdin_once.unwrap_or(false),
-                    console_size: cspec.console_size,
-                    gated: true,
-                    monitor: monitor_binary(),
-                };
-                let (shim, started) = Shim::start(&shim_binary, &cfg, &spec)?;
-                Ok((shim, started.pid))
-            };
-            match run() {
-                Ok(x) => Ok(x),
-                Err(e) => {
-                    let _ = linux::mount::unmount(&dirs.rootfs());
-                    Err(e)
-                }
+        let mut rec = rec;
+        let started = match self.net_up(&rec).await {
+            Err(e) => Err(e),
+            Ok(up) => {
+                rec.endpoints = up.endpoints.clone();
+                rec.sandbox_key = up.sandbox_key.clone();
+                rec.ports = up.ports.clone();
+                let r2 = rec.clone();
+                let d2 = dirs.clone();
+                let this = Arc::clone(self);
+                let c2 = Arc::clone(&ctr);
+                let (etc, ns, link_env) = (up.etc.clone(), up.ns.clone(), up.link_env.clone());
+                tokio::task::spawn_blocking(move || -> Result<(Shim, i32)> {
+                    let rec = r2;
+                    let dirs = d2;
+                    let volatile = rec.host_config.auto_remove.unwrap_or(false);
+                    setup::mount_rootfs(&dirs, &snapshots, &rec.layers, volatile)?;
+                    let run = || -> Result<(Shim, i32)> {
+                        setup::write_etc_files(&dirs, &rec, &etc)?;
+                        let mounts = this.prepare_mounts(&c2, &rec, &dirs)?;
+                        let cspec = setup::container_spec(&rec, &dirs, mounts, ns, link_env)?;
+                        let spec = runtime::spec::build(&cspec)?;
+                        let log = rec.host_config.log_config.clone().unwrap_or_default();
+                        let opts = log.config.unwrap_or_default();
+                        let max_size = opts.get("max-size").and_then(|s| setup::parse_size(s));
+                        let max_files = opts
+                            .get("max-file")
+                            .and_then(|s| s.parse::<u32>().ok())
+                            .unwrap_or(1)
+                            .max(1);
+                        let cfg = ShimConfig {
+                            id: rec.id.clone(),
+                            state_dir: dirs.state_dir.clone(),
+                            runtime_root: dirs.runtime_root.clone(),
+                            log_path: rec.log_path.clone(),
+                            log_max_size: max_size,
+                            log_max_files: max_files,
+                            tty: rec.config.tty.unwrap_or(false),
+                            open_stdin: rec.config.open_stdin.unwrap_or(false),
+                            stdin_once: rec.config.stdin_once.unwrap_or(false),
+                            console_size: cspec.console_size,
+                            gated: true,
+                            monitor: monitor_binary(),
+                        };
+                        let (shim, started) = Shim::start(&shim_binary, &cfg, &spec)?;
+                        Ok((shim, started.pid))
+                    };
+                    match run() {
+                        Ok(x) => Ok(x),
+                        Err(e) => {
+                            let _ = linux::mount::unmount(&dirs.rootfs());
+                            Err(e)
+                        }
+                    }
+                })
+                .await
+                .map_err(|_| EngineError::TaskFailed {
+                    what: "container start",
+                })
+                .and_then(|r| r)
             }
-        })
-        .await
-        .map_err(|_| EngineError::TaskFailed {
-            what: "container start",
-        })
-        .and_then(|r| r);
+        };
         let started = match started {
             Ok((shim, pid)) => match open_gate(&ctr, &shim).await {
                 Ok(()) => Ok((shim, pid)),
@@ -700,6 +735,9 @@ impl Containers {
             Ok((shim, pid)) => {
                 {
                     let mut r = ctr.rec();
+                    r.endpoints = rec.endpoints.clone();
+                    r.sandbox_key = rec.sandbox_key.clone();
+                    r.ports = rec.ports.clone();
                     r.state = State {
                         status: "running".into(),
                         running: true,
@@ -722,6 +760,7 @@ impl Containers {
                 Ok(true)
             }
             Err(e) => {
+                self.net_down(&mut rec).await;
                 self.release_mounts(&ctr.snapshot());
                 // Early attaches end: there is nothing to see.
                 ctr.early_attach
@@ -729,6 +768,7 @@ impl Containers {
                     .unwrap_or_else(|e| e.into_inner())
                     .clear();
                 let msg = e.to_string();
+                let not_found = matches!(e, EngineError::NoSuchNetwork(_));
                 let auto_remove = {
                     let mut r = ctr.rec();
                     r.state.error = msg.clone();
@@ -747,6 +787,9 @@ impl Containers {
                 drop(_op);
                 if auto_remove {
                     let _ = self.remove_with(&ctr.id, true, true).await;
+                }
+                if not_found {
+                    return Err(e);
                 }
                 Err(EngineError::StartFailed(msg))
             }
@@ -778,6 +821,14 @@ impl Containers {
                 })
             }
         };
+        let mut rec = ctr.snapshot();
+        self.net_down(&mut rec).await;
+        {
+            let mut r = ctr.rec();
+            r.endpoints = rec.endpoints;
+            r.sandbox_key.clear();
+            r.ports.clear();
+        }
         let this = Arc::clone(&self);
         let c = Arc::clone(&ctr);
         let restart =
@@ -1207,6 +1258,14 @@ mod tests {
         Arc::new(volumes::VolumeStore::open(&root.join("volumes")).unwrap())
     }
 
+    fn test_networks(root: &Path, exec: &Path) -> Arc<crate::networks::Networks> {
+        let cfg = crate::NetConfig {
+            iptables: false,
+            ..Default::default()
+        };
+        Arc::new(crate::networks::Networks::open(root, exec, cfg).unwrap())
+    }
+
     fn rec(id: &str, name: &str) -> Record {
         Record {
             id: id.to_string(),
@@ -1226,6 +1285,9 @@ mod tests {
             log_path: PathBuf::from("/nonexistent"),
             manually_stopped: false,
             mount_points: Vec::new(),
+            endpoints: Default::default(),
+            sandbox_key: String::new(),
+            ports: Vec::new(),
         }
     }
 
@@ -1244,8 +1306,14 @@ mod tests {
         std::fs::create_dir_all(&bad).unwrap();
         std::fs::write(bad.join(record::RECORD_FILE), "{broken").unwrap();
         let images = Arc::new(ImageService::open(&root).unwrap());
-        let c =
-            Containers::open(&root, &dir.path().join("exec"), images, test_volumes(&root)).unwrap();
+        let c = Containers::open(
+            &root,
+            &dir.path().join("exec"),
+            images,
+            test_volumes(&root),
+            test_networks(&root, &dir.path().join("exec")),
+        )
+        .unwrap();
         assert_eq!(c.records().len(), 2);
         assert_eq!(c.get(&a).unwrap().id, a);
         assert_eq!(c.get("web").unwrap().id, a);
@@ -1275,8 +1343,14 @@ mod tests {
         std::fs::create_dir_all(&d).unwrap();
         rec(&id, "/w").save(&d).unwrap();
         let images = Arc::new(ImageService::open(&root).unwrap());
-        let c =
-            Containers::open(&root, &dir.path().join("exec"), images, test_volumes(&root)).unwrap();
+        let c = Containers::open(
+            &root,
+            &dir.path().join("exec"),
+            images,
+            test_volumes(&root),
+            test_networks(&root, &dir.path().join("exec")),
+        )
+        .unwrap();
         let r = c.wait("w", WaitCondition::NotRunning).unwrap().await;
         assert_eq!(r.status_code, 0);
         // next-exit and removed wait; a removal answers them.
@@ -1305,8 +1379,14 @@ mod tests {
             r.save(&d).unwrap();
         }
         let images = Arc::new(ImageService::open(&root).unwrap());
-        let mut c =
-            Containers::open(&root, &dir.path().join("exec"), images, test_volumes(&root)).unwrap();
+        let mut c = Containers::open(
+            &root,
+            &dir.path().join("exec"),
+            images,
+            test_volumes(&root),
+            test_networks(&root, &dir.path().join("exec")),
+        )
+        .unwrap();
         // A fake cgroup tree: v1 freezer and pids hierarchies.
         let cg = dir.path().join("cgroup");
         let fz = cg.join("freezer/berth").join(&running);

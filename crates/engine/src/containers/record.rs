@@ -57,6 +57,15 @@ pub(crate) struct Record {
     /// Binds, volumes and tmpfs mounts, resolved at create (see `super::mounts`).
     #[serde(default)]
     pub mount_points: Vec<super::mounts::MountPoint>,
+    /// The networks it is attached to, by network name (see `super::net`).
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, super::net::Endpoint>,
+    /// Its network namespace file while it runs on bridge networks (Docker's SandboxKey).
+    #[serde(default)]
+    pub sandbox_key: String,
+    /// Ports published while it runs.
+    #[serde(default)]
+    pub ports: Vec<super::net::PublishedPort>,
 }
 
 impl Record {
@@ -198,6 +207,9 @@ mod tests {
             log_path: "/x/y-json.log".into(),
             manually_stopped: false,
             mount_points: Vec::new(),
+            endpoints: Default::default(),
+            sandbox_key: String::new(),
+            ports: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use linux::fs::Root;
 use runtime::{ContainerSpec, MountSpec, NetworkNamespace, Resources, Ulimit, UserSpec};
 
+use super::net::EtcNet;
 use super::record::Record;
 use crate::{EngineError, Result, io_err};
 
@@ -100,53 +101,155 @@ pub(crate) fn mount_rootfs(
     Ok(())
 }
 
-/// Writes hostname, hosts and resolv.conf for the container.
-pub(crate) fn write_etc_files(dirs: &Dirs, rec: &Record) -> Result<()> {
+/// Writes hostname, hosts and resolv.conf for the container, as its networking says
+/// (`super::net::EtcNet`).
+pub(crate) fn write_etc_files(dirs: &Dirs, rec: &Record, net: &EtcNet) -> Result<()> {
     let hostname = rec.config.hostname.clone().unwrap_or_default();
+    let domainname = rec.config.domainname.clone().unwrap_or_default();
     let write = |p: PathBuf, s: String| fs::write(&p, s).map_err(|e| io_err("write", &p, e));
-    write(dirs.hostname(), format!("{hostname}\n"))?;
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
-         ff02::2\tip6-allrouters\n",
-    );
-    for extra in rec.host_config.extra_hosts.iter().flatten() {
-        if let Some((name, ip)) = extra.split_once(':') {
-            hosts.push_str(&format!("{ip}\t{name}\n"));
+    let h = &rec.host_config;
+    let extra: Vec<String> = h.extra_hosts.clone().unwrap_or_default();
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let opts = ResolvOptions {
+        dns: h.dns.clone().unwrap_or_default(),
+        search: h.dns_search.clone().unwrap_or_default(),
+        options: h.dns_options.clone().unwrap_or_default(),
+    };
+    let (hosts, resolv) = match net {
+        EtcNet::Own {
+            ips,
+            links,
+            internal_dns,
+        } => (
+            super::net::hosts_file(&hostname, &domainname, &extra, ips, links),
+            if *internal_dns {
+                internal_resolv_conf(&host_resolv, &opts)
+            } else {
+                resolv_conf(&host_resolv, &opts)
+            },
+        ),
+        EtcNet::Loopback => (
+            super::net::hosts_file(&hostname, &domainname, &extra, &[], &[]),
+            resolv_conf(&host_resolv, &opts),
+        ),
+        EtcNet::Host => {
+            let mut hosts = fs::read_to_string("/etc/hosts").unwrap_or_default();
+            for e in &extra {
+                if let Some((name, ip)) = e.split_once('=').or_else(|| e.split_once(':')) {
+                    hosts.push_str(&format!("{ip}\t{name}\n"));
+                }
+            }
+            (hosts, resolv_conf_host(&host_resolv, &opts))
         }
+        EtcNet::Shared(other) => {
+            let read = |n: &str| fs::read_to_string(other.join(n)).unwrap_or_default();
+            let hn = read("hostname");
+            write(dirs.hostname(), hn)?;
+            (read("hosts"), read("resolv.conf"))
+        }
+    };
+    if !matches!(net, EtcNet::Shared(_)) {
+        write(dirs.hostname(), format!("{hostname}\n"))?;
     }
-    hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
     write(dirs.hosts(), hosts)?;
-    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write(dirs.resolv(), resolv_conf(&host, &rec.host_config.dns))?;
+    write(dirs.resolv(), resolv)?;
     Ok(())
 }
 
-/// The host's resolv.conf without loopback nameservers (Google's when none remain); `--dns`
-/// replaces the nameservers.
-pub(crate) fn resolv_conf(host: &str, dns: &Option<Vec<String>>) -> String {
+/// `--dns`, `--dns-search` and `--dns-option`: each replaces the host's lines of its kind.
+#[derive(Debug, Default)]
+pub(crate) struct ResolvOptions {
+    pub dns: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// The host's search and options lines (unless replaced), then the given ones.
+fn resolv_tail(host: &str, o: &ResolvOptions, extra_options: &[&str]) -> String {
     let mut out = String::new();
-    let mut servers = 0;
-    for line in host.lines() {
-        let t = line.trim();
-        if let Some(ns) = t.strip_prefix("nameserver") {
-            let ns = ns.trim();
-            if dns.as_ref().is_some_and(|d| !d.is_empty()) || ns.starts_with("127.") || ns == "::1"
-            {
-                continue;
+    if o.search.is_empty() {
+        for line in host.lines() {
+            let t = line.trim();
+            if t.starts_with("search") || t.starts_with("domain") {
+                out.push_str(t);
+                out.push('\n');
             }
-            servers += 1;
         }
-        out.push_str(line);
-        out.push('\n');
+    } else if o.search != ["."] {
+        out.push_str(&format!("search {}\n", o.search.join(" ")));
     }
-    if let Some(d) = dns.as_ref().filter(|d| !d.is_empty()) {
-        for ns in d {
+    let mut options: Vec<String> = if o.options.is_empty() {
+        host.lines()
+            .filter_map(|l| l.trim().strip_prefix("options"))
+            .flat_map(|r| r.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    } else {
+        o.options.clone()
+    };
+    for e in extra_options {
+        let key = e.split(':').next().unwrap_or(e);
+        if !options.iter().any(|x| x.split(':').next() == Some(key)) {
+            options.push((*e).to_string());
+        }
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
+}
+
+/// resolv.conf for a container on a user network: the embedded DNS server (moby's
+/// `nameserver 127.0.0.11` and `options ndots:0`), which forwards to the host's nameservers
+/// (or `--dns`).
+pub(crate) fn internal_resolv_conf(host: &str, o: &ResolvOptions) -> String {
+    let mut out = format!("nameserver {}\n", network::dns::NAMESERVER);
+    out.push_str(&resolv_tail(host, o, &["ndots:0"]));
+    out
+}
+
+/// resolv.conf for `--network host`: the host's nameservers (loopback ones work there).
+fn resolv_conf_host(host: &str, o: &ResolvOptions) -> String {
+    if o.dns.is_empty() && o.search.is_empty() && o.options.is_empty() {
+        return host.to_string();
+    }
+    let mut out = String::new();
+    if o.dns.is_empty() {
+        for l in host.lines().filter(|l| l.trim().starts_with("nameserver")) {
+            out.push_str(l.trim());
+            out.push('\n');
+        }
+    } else {
+        for ns in &o.dns {
             out.push_str(&format!("nameserver {ns}\n"));
         }
-    } else if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
+    out.push_str(&resolv_tail(host, o, &[]));
+    out
+}
+
+/// The host's nameservers without loopback ones (Google's when none remain; loopback
+/// addresses mean nothing in the container's namespace), or `--dns`; then search and options.
+pub(crate) fn resolv_conf(host: &str, o: &ResolvOptions) -> String {
+    let mut out = String::new();
+    if o.dns.is_empty() {
+        let servers: Vec<&str> = host
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .map(str::trim)
+            .filter(|ns| !ns.starts_with("127.") && *ns != "::1")
+            .collect();
+        if servers.is_empty() {
+            out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        }
+        for ns in servers {
+            out.push_str(&format!("nameserver {ns}\n"));
+        }
+    } else {
+        for ns in &o.dns {
+            out.push_str(&format!("nameserver {ns}\n"));
+        }
+    }
+    out.push_str(&resolv_tail(host, o, &[]));
     out
 }
 
@@ -275,6 +378,8 @@ pub(crate) fn container_spec(
     rec: &Record,
     dirs: &Dirs,
     user_mounts: Vec<MountSpec>,
+    network: NetworkNamespace,
+    link_env: Vec<String>,
 ) -> Result<ContainerSpec> {
     let c = &rec.config;
     let h = &rec.host_config;
@@ -300,6 +405,10 @@ pub(crate) fn container_spec(
     if tty && !has("TERM") {
         env.push("TERM=xterm".into());
     }
+    env.extend(link_env.into_iter().filter(|e| {
+        let k = e.split('=').next().unwrap_or_default();
+        !has(k)
+    }));
     env.extend(user_env.iter().cloned());
     if !has("HOME") {
         env.push(format!(
@@ -348,10 +457,6 @@ pub(crate) fn container_spec(
         .iter()
         .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
 
-    let network = match h.network_mode.as_deref() {
-        Some("host") => NetworkNamespace::Host,
-        _ => NetworkNamespace::New,
-    };
     let console_size = h
         .console_size
         .as_ref()
@@ -455,15 +560,36 @@ mod tests {
 
     #[test]
     fn resolv() {
-        let host = "# c\nnameserver 127.0.0.53\nsearch lan\n";
-        let r = resolv_conf(host, &None);
-        assert!(!r.contains("127.0.0.53"));
-        assert!(r.contains("search lan"));
-        assert!(r.contains("nameserver 8.8.8.8\nnameserver 8.8.4.4\n"));
-        let r = resolv_conf("nameserver 10.0.0.1\n", &None);
+        let none = ResolvOptions::default();
+        let host = "# c\nnameserver 127.0.0.53\nsearch lan\noptions edns0\n";
+        let r = resolv_conf(host, &none);
+        assert_eq!(
+            r,
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\noptions edns0\n"
+        );
+        let r = resolv_conf("nameserver 10.0.0.1\n", &none);
         assert_eq!(r, "nameserver 10.0.0.1\n");
-        let r = resolv_conf("nameserver 10.0.0.1\n", &Some(vec!["1.1.1.1".into()]));
-        assert_eq!(r, "nameserver 1.1.1.1\n");
+        let o = ResolvOptions {
+            dns: vec!["1.1.1.1".into()],
+            search: vec!["example.com".into()],
+            options: vec!["timeout:2".into()],
+        };
+        let r = resolv_conf(host, &o);
+        assert_eq!(
+            r,
+            "nameserver 1.1.1.1\nsearch example.com\noptions timeout:2\n"
+        );
+        let r = internal_resolv_conf(host, &none);
+        assert_eq!(
+            r,
+            "nameserver 127.0.0.11\nsearch lan\noptions edns0 ndots:0\n"
+        );
+        let r = internal_resolv_conf(host, &o);
+        assert_eq!(
+            r,
+            "nameserver 127.0.0.11\nsearch example.com\noptions timeout:2 ndots:0\n"
+        );
+        assert_eq!(resolv_conf_host(host, &none), host);
     }
 
     #[test]

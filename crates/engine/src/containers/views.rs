@@ -202,6 +202,7 @@ impl Containers {
     }
 
     fn summary(&self, r: &Record, size: bool, now: chrono::DateTime<Utc>) -> Value {
+        let (ports, networks) = self.ps_network(r);
         let mut v = json!({
             "Id": r.id,
             "Names": [r.name],
@@ -209,12 +210,12 @@ impl Containers {
             "ImageID": r.image_id,
             "Command": r.command(),
             "Created": r.created.timestamp(),
-            "Ports": [],
+            "Ports": ports,
             "Labels": r.config.labels.clone().unwrap_or_default(),
             "State": r.state.status,
             "Status": r.status_text(now),
             "HostConfig": {"NetworkMode": r.host_config.network_mode.clone().unwrap_or_else(|| "default".into())},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": networks,
             "Mounts": r.mount_points.iter().map(|m| m.api()).collect::<Vec<_>>(),
         });
         if size {
@@ -315,26 +316,7 @@ impl Containers {
             },
             "Mounts": r.mount_points.iter().map(|m| m.api()).collect::<Vec<_>>(),
             "Config": config,
-            "NetworkSettings": {
-                "Bridge": "",
-                "SandboxID": "",
-                "SandboxKey": "",
-                "HairpinMode": false,
-                "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0,
-                "Ports": {},
-                "SecondaryIPAddresses": Value::Null,
-                "SecondaryIPv6Addresses": Value::Null,
-                "EndpointID": "",
-                "Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "MacAddress": "",
-                "Networks": {},
-            },
+            "NetworkSettings": self.network_settings(&r),
         });
         if size {
             let (rw, rootfs) = self.sizes(&r);
