@@ -390,39 +390,6 @@ pub(crate) async fn history(client: &Client, args: &HistoryArgs) -> Result<(), C
     Ok(())
 }
 
-/// Prints inspect results the way docker's inspector does.
-fn print_inspected(
-    format: Option<&str>,
-    found: &[Value],
-    errs: Vec<String>,
-) -> Result<(), CliError> {
-    match format {
-        Some(f) if !f.is_empty() && f != "json" => {
-            let mut out = String::new();
-            let t = format::Template::parse(f)
-                .map_err(|e| CliError::Message(format!("template parsing error: {e}")))?;
-            for v in found {
-                out.push_str(&t.render(v)?);
-                out.push('\n');
-            }
-            // docker's TemplateInspector prints an empty line when nothing was found.
-            if out.is_empty() {
-                out.push('\n');
-            }
-            print!("{out}");
-        }
-        _ => {
-            let arr = Value::Arr(found.to_vec());
-            println!("{}", format::indent_json(&arr)?);
-        }
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Message(errs.join("\n")))
-    }
-}
-
 /// `berth inspect` and `berth image inspect`.
 pub(crate) async fn inspect(client: &Client, args: &InspectArgs) -> Result<(), CliError> {
     let kind = args.kind.as_deref().unwrap_or("");
@@ -460,7 +427,7 @@ pub(crate) async fn inspect(client: &Client, args: &InspectArgs) -> Result<(), C
             Err(e) => errs.push(client.error(e).to_string()),
         }
     }
-    print_inspected(args.format.as_deref(), &found, errs)
+    super::print_inspected(args.format.as_deref(), &found, errs)
 }
 
 fn is_unsupported(e: &bollard::errors::Error) -> bool {

@@ -20,6 +20,7 @@ mod volume;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::client::{CliError, Client, host_from_env};
+use crate::format::{self, Value};
 use container::{
     AttachArgs, ContainerCommand, ContainersArgs, CreateArgs, ExecArgs, KillArgs, LogsArgs,
     PortArgs, PsArgs, RenameArgs, RmArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
@@ -505,6 +506,59 @@ pub(crate) fn parse_filters(
             .push(v.to_string());
     }
     Ok(map)
+}
+
+/// `GET`s each path's JSON (failures kept, in order) and prints them as docker's inspector
+/// does (`volume inspect`, `network inspect`).
+pub(crate) async fn inspect_paths(
+    client: &Client,
+    paths: Vec<String>,
+    format: Option<&str>,
+) -> Result<(), CliError> {
+    let mut found = Vec::new();
+    let mut errs = Vec::new();
+    for path in paths {
+        match crate::raw::get_json::<Value>(client, &path).await {
+            Ok(v) => found.push(v),
+            Err(e) => errs.push(e.to_string()),
+        }
+    }
+    print_inspected(format, &found, errs)
+}
+
+/// Prints inspect results the way docker's inspector does.
+pub(crate) fn print_inspected(
+    format: Option<&str>,
+    found: &[Value],
+    errs: Vec<String>,
+) -> Result<(), CliError> {
+    match format {
+        Some(f) if !f.is_empty() && f != "json" => {
+            let mut out = String::new();
+            let t = format::Template::parse(f)
+                .map_err(|e| CliError::Message(format!("template parsing error: {e}")))?;
+            for v in found {
+                out.push_str(&t.render(v)?);
+                out.push('\n');
+            }
+            // docker's TemplateInspector prints an empty line when nothing was found.
+            if out.is_empty() {
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+        // `-f json`: the array on one line, as Go's json.Marshal writes it.
+        Some("json") => println!("{}", Value::Arr(found.to_vec()).to_go_json()),
+        _ => {
+            let arr = Value::Arr(found.to_vec());
+            println!("{}", format::indent_json(&arr)?);
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Message(errs.join("\n")))
+    }
 }
 
 #[cfg(test)]

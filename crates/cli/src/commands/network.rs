@@ -443,41 +443,13 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
 }
 
 async fn inspect(client: &Client, args: &InspectArgs) -> Result<(), CliError> {
-    let mut found = Vec::new();
-    let mut errs = Vec::new();
-    for name in &args.names {
-        let mut path = format!("/networks/{}", path_escape(name));
-        if args.verbose {
-            path.push_str("?verbose=1");
-        }
-        match crate::raw::get_json::<Value>(client, &path).await {
-            Ok(v) => found.push(v),
-            Err(e) => errs.push(e.to_string()),
-        }
-    }
-    match args.format.as_deref() {
-        Some(f) if !f.is_empty() && f != "json" => {
-            let t = format::Template::parse(f)
-                .map_err(|e| CliError::Message(format!("template parsing error: {e}")))?;
-            let mut out = String::new();
-            for v in &found {
-                out.push_str(&t.render(v)?);
-                out.push('\n');
-            }
-            if out.is_empty() {
-                out.push('\n');
-            }
-            print!("{out}");
-        }
-        // `-f json`: the array on one line, as Go's json.Marshal writes it.
-        Some("json") => println!("{}", Value::Arr(found).to_go_json()),
-        _ => println!("{}", format::indent_json(&Value::Arr(found))?),
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Message(errs.join("\n")))
-    }
+    let query = if args.verbose { "?verbose=1" } else { "" };
+    let paths = args
+        .names
+        .iter()
+        .map(|n| format!("/networks/{}{query}", path_escape(n)))
+        .collect();
+    super::inspect_paths(client, paths, args.format.as_deref()).await
 }
 
 async fn list(client: &Client, args: &LsArgs) -> Result<(), CliError> {

@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 use super::images::confirm;
 use super::{FORMAT_HELP, parse_filters};
 use crate::client::{CliError, Client};
-use crate::format::{self, Format, Value, units};
+use crate::format::{Format, Value, units};
 
 const DEFAULT_VOLUME_TABLE: &str = "table {{.Driver}}\t{{.Name}}";
 const QUIET_FORMAT: &str = "{{.Name}}";
@@ -179,36 +179,12 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
 }
 
 async fn inspect(client: &Client, args: &InspectArgs) -> Result<(), CliError> {
-    let mut found = Vec::new();
-    let mut errs = Vec::new();
-    for name in &args.names {
-        let path = format!("/volumes/{}", path_escape(name));
-        match crate::raw::get_json::<Value>(client, &path).await {
-            Ok(v) => found.push(v),
-            Err(e) => errs.push(e.to_string()),
-        }
-    }
-    match args.format.as_deref() {
-        Some(f) if !f.is_empty() && f != "json" => {
-            let t = format::Template::parse(f)
-                .map_err(|e| CliError::Message(format!("template parsing error: {e}")))?;
-            let mut out = String::new();
-            for v in &found {
-                out.push_str(&t.render(v)?);
-                out.push('\n');
-            }
-            if out.is_empty() {
-                out.push('\n');
-            }
-            print!("{out}");
-        }
-        _ => println!("{}", format::indent_json(&Value::Arr(found))?),
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Message(errs.join("\n")))
-    }
+    let paths = args
+        .names
+        .iter()
+        .map(|n| format!("/volumes/{}", path_escape(n)))
+        .collect();
+    super::inspect_paths(client, paths, args.format.as_deref()).await
 }
 
 async fn list(client: &Client, args: &LsArgs) -> Result<(), CliError> {

@@ -170,13 +170,6 @@ fn veth_name() -> String {
     format!("veth{}", &hex::encode(b)[..7])
 }
 
-fn endpoint_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 32];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
 /// Docker's classic MAC for an address: `02:42` and the four address bytes.
 fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
@@ -598,7 +591,7 @@ impl Containers {
         ep.prefix = subnet.prefix;
         ep.gateway = gateway.map(|g| g.to_string()).unwrap_or_default();
         ep.mac = mac_string(mac);
-        ep.endpoint_id = endpoint_id();
+        ep.endpoint_id = crate::networks::record::new_id();
         ep.ifname = format!("eth{index}");
         let attachment = network::link::Attachment {
             bridge: net.bridge.clone(),

@@ -16,7 +16,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use chrono::Utc;
 use network::dns;
 use network::firewall::{Firewall, NetRules, PortForward, Ruleset};
 use network::ipam::{AddressPool, Pool, Subnet};
@@ -120,13 +119,6 @@ pub(crate) struct Networks {
     upstreams: Vec<SocketAddr>,
 }
 
-fn new_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 32];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
 fn invalid(msg: impl Into<String>) -> EngineError {
     EngineError::InvalidRequest(msg.into())
 }
@@ -209,24 +201,7 @@ impl Networks {
         };
         for (name, driver) in [("host", HOST), ("none", NULL)] {
             if find(nets, name).is_none() {
-                let rec = NetworkRecord {
-                    id: new_id(),
-                    name: name.into(),
-                    driver: driver.into(),
-                    created: Utc::now(),
-                    internal: false,
-                    attachable: false,
-                    enable_ipv6: false,
-                    ipam_options: BTreeMap::new(),
-                    ipam_requested: Vec::new(),
-                    subnet: None,
-                    gateway: None,
-                    ip_range: None,
-                    options: BTreeMap::new(),
-                    labels: BTreeMap::new(),
-                    bridge: String::new(),
-                    predefined: true,
-                };
+                let rec = NetworkRecord::new(name, driver, true);
                 rec.save(&self.dir)?;
                 nets.insert(
                     rec.id.clone(),
@@ -248,24 +223,7 @@ impl Networks {
         }
         let mut rec = match existing.and_then(|id| nets.remove(&id)) {
             Some(n) => n.rec,
-            None => NetworkRecord {
-                id: new_id(),
-                name: "bridge".into(),
-                driver: BRIDGE.into(),
-                created: Utc::now(),
-                internal: false,
-                attachable: false,
-                enable_ipv6: false,
-                ipam_options: BTreeMap::new(),
-                ipam_requested: Vec::new(),
-                subnet: None,
-                gateway: None,
-                ip_range: None,
-                options: BTreeMap::new(),
-                labels: BTreeMap::new(),
-                bridge: String::new(),
-                predefined: true,
-            },
+            None => NetworkRecord::new("bridge", BRIDGE, true),
         };
         // The default bridge follows the daemon's flags every start.
         let (subnet, gateway) = match &self.cfg.bip {
@@ -495,7 +453,7 @@ impl Networks {
                 (s, s.first_host(), None)
             }
         };
-        let id = new_id();
+        let id = record::new_id();
         let bridge = match options.get(OPT_BRIDGE_NAME).filter(|b| !b.is_empty()) {
             Some(b) => {
                 network::link::check_ifname(b)?;
@@ -512,7 +470,7 @@ impl Networks {
             id: id.clone(),
             name: name.to_string(),
             driver: BRIDGE.into(),
-            created: Utc::now(),
+            created: chrono::Utc::now(),
             internal: req.internal.unwrap_or(false),
             attachable: req.attachable.unwrap_or(false),
             enable_ipv6: req.enable_ipv6.unwrap_or(false),

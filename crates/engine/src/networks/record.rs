@@ -76,7 +76,37 @@ pub(crate) struct NetworkRecord {
     pub predefined: bool,
 }
 
+/// A new random network ID (64 hex characters).
+pub(crate) fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 impl NetworkRecord {
+    /// A network with a new ID and nothing configured yet.
+    pub(crate) fn new(name: &str, driver: &str, predefined: bool) -> NetworkRecord {
+        NetworkRecord {
+            id: new_id(),
+            name: name.to_string(),
+            driver: driver.to_string(),
+            created: Utc::now(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            ipam_options: BTreeMap::new(),
+            ipam_requested: Vec::new(),
+            subnet: None,
+            gateway: None,
+            ip_range: None,
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            bridge: String::new(),
+            predefined,
+        }
+    }
+
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(format!("{}.json", self.id));
         let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::Io {
