@@ -130,6 +130,9 @@ impl Firewall {
     /// Replaces the whole table atomically with what `rules` says, then makes sure a foreign
     /// `filter FORWARD` drop policy (dockerd's) lets our bridges' traffic through.
     pub fn apply(&self, rules: &Ruleset) -> Result<()> {
+        if rules.networks.iter().any(|n| !n.icc) {
+            crate::sysctl::enable_bridge_netfilter()?;
+        }
         let batch = self.batch(rules)?;
         run_nft(&batch)?;
         let bridges: Vec<&str> = rules

@@ -827,3 +827,46 @@ fn dns_options_extra_hosts_and_daemon_flags() {
     assert!(out.contains(&format!("{}.0.", d2.net_prefix)), "{out}");
     assert!(!table_exists(&d2));
 }
+
+#[test]
+fn icc_false_isolates_containers_but_keeps_published_ports() {
+    require_root!();
+    let d = TestDaemon::start_with(&["--icc=false"]);
+    d.load_busybox();
+    let p = free_port();
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "-p",
+        &format!("{p}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("icc"),
+    ]));
+    let ip = inspect(&d, "srv", "{{.NetworkSettings.IPAddress}}");
+    let mut body = None;
+    for _ in 0..50 {
+        body = curl(&format!("http://127.0.0.1:{p}/"));
+        if body.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(body.as_deref(), Some("icc\n"));
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{}; true", get(&ip, 80)),
+    ]));
+    assert!(
+        !out.contains("icc"),
+        "icc=false let a container reach another: {out}"
+    );
+    ok(&d.docker(&["rm", "-f", "srv"]));
+}
