@@ -84,7 +84,58 @@ pub(crate) fn check_executable(rootfs: &Path, spec: &Spec) -> Result<(), String>
         .and_then(|a| a.first())
         .ok_or("no command specified")?;
     let env = process.env().clone().unwrap_or_default();
-    check_command(rootfs, arg0, &env, process.cwd())
+    // Paths under a mount (a bound-in binary, a tmpfs) only exist once the container's mounts
+    // are made: those are left to the exec inside, as runc does all its lookups there.
+    let mounted: Vec<PathBuf> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().clone())
+        .filter(|d| {
+            !matches!(
+                d.to_str(),
+                Some(
+                    "/proc"
+                        | "/sys"
+                        | "/dev"
+                        | "/dev/pts"
+                        | "/dev/shm"
+                        | "/dev/mqueue"
+                        | "/sys/fs/cgroup"
+                )
+            )
+        })
+        .collect();
+    let covered = |p: &Path| mounted.iter().any(|m| p.starts_with(m));
+    match check_command(rootfs, arg0, &env, process.cwd()) {
+        Err(_)
+            if command_candidates(arg0, &env, process.cwd())
+                .iter()
+                .any(|c| covered(c)) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The absolute paths exec would try for `arg0`.
+fn command_candidates(arg0: &str, env: &[String], cwd: &Path) -> Vec<PathBuf> {
+    if arg0.contains('/') {
+        return vec![if arg0.starts_with('/') {
+            PathBuf::from(arg0)
+        } else {
+            cwd.join(arg0)
+        }];
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(arg0))
+        .collect()
 }
 
 /// Resolves `arg0` as exec would (`PATH` from `env`, relative names from `cwd`) inside `rootfs`.

@@ -1039,3 +1039,49 @@ fn bind_propagation_shared_slave_and_private() {
     assert!(!host_has_mount_at(&src));
     assert!(no_mounts_under(&d.data_root));
 }
+
+#[test]
+fn a_bound_in_binary_can_be_the_command() {
+    require_root!();
+    let host_busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file());
+    let Some(bb) = host_busybox else {
+        eprintln!("no host busybox: skipped");
+        return;
+    };
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let tmp = tempfile::tempdir().unwrap();
+    let tool = tmp.path().join("mytool");
+    std::fs::write(&tool, "#!/bin/sh\necho via-path\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bb}:/opt/busybox:ro"),
+        "busybox",
+        "/opt/busybox",
+        "echo",
+        "direct",
+    ]));
+    assert_eq!(out, "direct\n");
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/usr/local/bin:ro", tmp.path().display()),
+        "busybox",
+        "mytool",
+    ]));
+    assert_eq!(out, "via-path\n");
+    // A command missing everywhere still gets Docker's 127 and text.
+    let out = d.docker(&["run", "--rm", "busybox", "/nope"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(assert_no_such(&out), "{out:?}");
+}
+
+fn assert_no_such(out: &std::process::Output) -> bool {
+    String::from_utf8_lossy(&out.stderr).contains("no such file or directory")
+}
