@@ -35,6 +35,9 @@ pub enum EngineError {
     /// An image operation failed.
     #[error(transparent)]
     Images(#[from] ImagesError),
+    /// A registry operation (pull) failed.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
     /// Another process holds the data root lock.
     #[error("data root {path} is in use by another berthd")]
     DataRootInUse { path: PathBuf },
@@ -167,6 +170,7 @@ impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Images(e) => images_kind(e),
+            Self::Registry(e) => registry_kind(e),
             Self::DataRootInUse { .. } => ErrorKind::Unavailable,
             Self::Io { .. }
             | Self::Lock(_)
@@ -220,6 +224,17 @@ fn images_kind(e: &ImagesError) -> ErrorKind {
         ImagesError::Conflict(_) => ErrorKind::Conflict,
         ImagesError::Storage(s) => storage_kind(s),
         ImagesError::Io { .. } | ImagesError::Write(_) => ErrorKind::Internal,
+    }
+}
+
+fn registry_kind(e: &registry::RegistryError) -> ErrorKind {
+    use registry::RegistryError as R;
+    match e {
+        R::ManifestUnknown { .. } | R::NoMatchingPlatform { .. } => ErrorKind::NotFound,
+        R::Denied { .. } => ErrorKind::Forbidden,
+        R::InvalidArgument(_) => ErrorKind::InvalidArgument,
+        R::Storage(s) => storage_kind(s),
+        _ => ErrorKind::Internal,
     }
 }
 

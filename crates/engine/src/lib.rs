@@ -48,6 +48,7 @@ mod images_ops;
 mod networks;
 mod networks_ops;
 mod progress;
+mod pull;
 mod system;
 mod volumes_ops;
 
@@ -73,6 +74,8 @@ pub use filters::Filters;
 pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};
 pub use networks::NetConfig;
 pub use progress::{ByteStream, ProgressEvent, ProgressStream};
+pub use pull::PullRequest;
+pub use registry::client::Credentials as RegistryCredentials;
 pub use system::ENGINE_VERSION;
 
 /// How to open an [`Engine`].
@@ -96,6 +99,8 @@ pub struct Engine {
     images: Arc<ImageService>,
     containers: Arc<containers::Containers>,
     events: Arc<events::Events>,
+    /// The registry client pulls use (built on first use).
+    registries: pull::Registries,
     /// Held for the engine's lifetime; dropping it releases the data root.
     _lock: LockFile,
 }
@@ -134,6 +139,7 @@ impl Engine {
             images,
             containers,
             events,
+            registries: pull::Registries::default(),
             _lock: lock,
         })
     }

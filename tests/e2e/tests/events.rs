@@ -84,6 +84,40 @@ fn since_until_replays_container_lifecycle() {
     ok(&d.docker(&["rm", "ev1"]));
     let t1 = now_stamp();
 
+    // The network events of its start and stop: connect before start, disconnect after die
+    // (moby emits it while tearing down after `die`; `stop` may come before or after it).
+    let out = ok(&d.docker(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--format",
+        "{{json .}}",
+    ]));
+    let all: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Type"].as_str().unwrap(),
+                e["Action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let pos = |x: &str| {
+        all.iter()
+            .position(|e| e == x)
+            .unwrap_or_else(|| panic!("{x}: {all:?}"))
+    };
+    assert!(pos("network connect") < pos("container start"), "{all:?}");
+    assert!(pos("container die") < pos("network disconnect"), "{all:?}");
+    assert!(
+        pos("network disconnect") < pos("container destroy"),
+        "{all:?}"
+    );
+    assert_eq!(all.len(), 8, "{all:?}");
+
     // The real CLI, JSON lines: every field docker and compose read.
     let out = ok(&d.docker(&[
         "events",
@@ -91,6 +125,8 @@ fn since_until_replays_container_lifecycle() {
         &t0,
         "--until",
         &t1,
+        "--filter",
+        "type=container",
         "--format",
         "{{json .}}",
     ]));
@@ -153,7 +189,7 @@ fn since_until_replays_container_lifecycle() {
     let want = ok(&d.docker(&["events", "--since", &t0, "--until", &t1]));
     let got = ok(&d.berth(&["events", "--since", &t0, "--until", &t1]));
     assert_eq!(got, want);
-    assert_eq!(want.lines().count(), 6, "{want}");
+    assert_eq!(want.lines().count(), 8, "{want}");
     let got = ok(&d.berth(&[
         "system",
         "events",
@@ -161,6 +197,8 @@ fn since_until_replays_container_lifecycle() {
         &t0,
         "--until",
         &t1,
+        "--filter",
+        "type=container",
         "--format",
         "{{json .}}",
     ]));

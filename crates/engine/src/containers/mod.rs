@@ -760,7 +760,9 @@ impl Containers {
                 Ok(true)
             }
             Err(e) => {
-                self.net_down(&mut rec).await;
+                for net in self.net_down(&mut rec).await {
+                    self.network_event(&net, "disconnect", &rec.id);
+                }
                 self.release_mounts(&ctr.snapshot());
                 // Early attaches end: there is nothing to see.
                 ctr.early_attach
@@ -822,7 +824,7 @@ impl Containers {
             }
         };
         let mut rec = ctr.snapshot();
-        self.net_down(&mut rec).await;
+        let left = self.net_down(&mut rec).await;
         {
             let mut r = ctr.rec();
             r.endpoints = rec.endpoints;
@@ -835,6 +837,9 @@ impl Containers {
             tokio::task::spawn_blocking(move || this.settle_exit(&c, code, oom, finished, true))
                 .await
                 .unwrap_or(false);
+        for net in left {
+            self.network_event(&net, "disconnect", &ctr.id);
+        }
         let (auto_remove, id) = {
             let r = ctr.rec();
             (r.host_config.auto_remove.unwrap_or(false), r.id.clone())

@@ -440,7 +440,9 @@ impl Containers {
                         let mut r = rec.clone();
                         r.endpoints = up.endpoints;
                         r.sandbox_key = up.sandbox_key;
-                        self.net_down(&mut r).await;
+                        for net in self.net_down(&mut r).await {
+                            self.network_event(&net, "disconnect", &rec.id);
+                        }
                         Err(e)
                     }
                 }
@@ -551,6 +553,12 @@ impl Containers {
             links,
             internal_dns: !user_nets.is_empty(),
         };
+        // moby's `network connect` events for the container's networks.
+        for ep in up.endpoints.values().filter(|e| !e.ip.is_empty()) {
+            if let Ok(net) = self.networks.get(&ep.network_id) {
+                self.network_event(&net, "connect", &rec.id);
+            }
+        }
         Ok(())
     }
 
@@ -683,18 +691,26 @@ impl Containers {
     /// the live fields of its endpoints. The veths go in the background (the kernel takes
     /// 15-20 ms per interface, which `run --rm` would otherwise wait for); their addresses
     /// return to the pools only after, so an address is never on the bridge twice.
-    pub(super) async fn net_down(&self, rec: &mut Record) {
+    /// Returns the networks it left, for the caller's `disconnect` events (moby emits them
+    /// after `die`).
+    pub(super) async fn net_down(&self, rec: &mut Record) -> Vec<NetworkRecord> {
         self.networks.stop_dns(&rec.id);
         self.networks.unpublish(&rec.id).await;
         let mut gone = Vec::new();
+        let mut left = Vec::new();
         for (name, ep) in rec.endpoints.iter_mut() {
             self.networks.dns.remove(name, &rec.id);
+            if !ep.ip.is_empty()
+                && let Ok(net) = self.networks.get(&ep.network_id)
+            {
+                left.push(net);
+            }
             gone.push((ep.host_ifname.clone(), ep.network_id.clone(), ep.ip()));
             ep.clear_live();
         }
         self.forget_sandbox(rec);
         if gone.is_empty() {
-            return;
+            return left;
         }
         let networks = Arc::clone(&self.networks);
         let id = rec.id.clone();
@@ -710,6 +726,7 @@ impl Containers {
                 }
             }
         });
+        left
     }
 
     /// Removes the container's netns file, if berth made one, and clears the live fields.
