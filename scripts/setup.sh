@@ -9,8 +9,9 @@
 #   nftables        the `nft` binary berthd runs for NAT and published ports (network crate)
 #   iproute2, iptables  `ip` for test cleanup; iptables when a dockerd's FORWARD policy is DROP
 #   docker-compose  compose 1.29, driven against berthd by the networking e2e tests
+#   docker-registry Debian's registry: the pull e2e tests pull from it (tests/e2e/tests/pull.rs)
 set -euo pipefail
-pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose)
+pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose docker-registry)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

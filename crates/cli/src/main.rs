@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod format;
 mod raw;
+mod registry_exec;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -22,6 +23,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> i32 {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "registry") {
+        return registry_exec::exec(args.collect());
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return usage_error(&e),

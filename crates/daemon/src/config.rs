@@ -90,6 +90,9 @@ pub struct Cli {
     /// Address pools for new networks (base=10.10.0.0/16,size=24)
     #[arg(long = "default-address-pool", value_name = "POOL")]
     pub default_address_pools: Vec<String>,
+    /// Registries (host[:port]) pulled from over plain HTTP (loopback ones always are)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
 }
 
 /// Networking flags, as `engine::NetConfig` wants them.
@@ -126,6 +129,8 @@ struct FileConfig {
     #[serde(rename = "log-level")]
     log_level: Option<LogLevel>,
     debug: Option<bool>,
+    #[serde(rename = "insecure-registries")]
+    insecure_registries: Option<Vec<String>>,
 }
 
 const FILE_KEYS: &[&str] = &[
@@ -135,6 +140,7 @@ const FILE_KEYS: &[&str] = &[
     "pidfile",
     "log-level",
     "debug",
+    "insecure-registries",
 ];
 
 /// Where to listen.
@@ -153,6 +159,8 @@ pub struct Config {
     pub pidfile: PathBuf,
     pub log_level: LogLevel,
     pub debug: bool,
+    /// `--insecure-registry` flags and daemon.json `insecure-registries`, together.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Config {
@@ -259,6 +267,15 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
         pidfile,
         log_level,
         debug,
+        insecure_registries: {
+            let mut v = cli.insecure_registries;
+            for r in file.insecure_registries.unwrap_or_default() {
+                if !v.contains(&r) {
+                    v.push(r);
+                }
+            }
+            v
+        },
     })
 }
 
@@ -304,6 +321,15 @@ mod tests {
         c.config_file = Some(path);
         let r = Config::resolve(c);
         (dir, r)
+    }
+
+    #[test]
+    fn insecure_registries_from_flags_and_file() {
+        let (_d, c) = with_file(
+            &["--insecure-registry", "a:5000"],
+            r#"{"insecure-registries":["b:5000","a:5000"]}"#,
+        );
+        assert_eq!(c.unwrap().insecure_registries, vec!["a:5000", "b:5000"]);
     }
 
     #[test]

@@ -22,6 +22,10 @@ fn main() -> ExitCode {
         let code = engine::run_shim(std::path::Path::new(&path));
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // `berthd registry serve …`: the built-in registry server, a separate program mode.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "registry") {
+        return registry_serve();
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,6 +51,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `berthd registry …` with logs on stderr (`RUST_LOG` or info).
+fn registry_serve() -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let args: Vec<_> = std::env::args_os().skip(2).collect();
+    ExitCode::from(registry::server::main(&args))
+}
+
 async fn start(cli: Cli) -> anyhow::Result<()> {
     let network = daemon::config::network_config(&cli);
     let config = Config::resolve(cli)?;
@@ -64,6 +80,7 @@ async fn start(cli: Cli) -> anyhow::Result<()> {
         debug: config.debug,
         network,
     })?;
+    engine.set_insecure_registries(config.insecure_registries.clone());
     let engine = Arc::new(engine);
     server::write_pidfile(&config.pidfile)?;
 

@@ -301,14 +301,14 @@ async fn unbuilt_endpoints_are_501() {
     let r = call(&t, Method::POST, "/v1.47/build").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(r.message(), "POST /build is not implemented yet");
-    let r = call(
-        &t,
-        Method::POST,
-        "/images/create?fromImage=docker.io/library/alpine&tag=3",
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(r.message(), "pull is not supported yet");
+    // Pull exists now: a bad name is refused before any registry is asked.
+    let r = call(&t, Method::POST, "/images/create?fromImage=UPPER&tag=3").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.message().starts_with("invalid reference format"),
+        "{}",
+        r.message()
+    );
 }
 
 #[tokio::test]

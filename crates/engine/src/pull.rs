@@ -54,11 +54,14 @@ impl Registries {
 fn pull_reference(from_image: &str, tag: &str) -> Result<Reference> {
     let r = Reference::parse_normalized(from_image)?;
     if tag.is_empty() {
-        return Ok(if r.digest().is_some() || r.tag().is_some() {
-            r
+        // moby pulls every tag of the repository then (`docker pull -a`).
+        return if r.digest().is_some() || r.tag().is_some() {
+            Ok(r)
         } else {
-            r.with_default_tag()
-        });
+            Err(EngineError::NotSupported {
+                what: "pulling all tags of a repository (--all-tags)",
+            })
+        };
     }
     if tag.starts_with("sha256:") {
         return Ok(Reference::parse_normalized(&format!("{}@{tag}", r.name()))?);
@@ -91,7 +94,9 @@ fn progress(ev: PullEvent, repo: &str, tag_or_digest: &str) -> Vec<ProgressEvent
                 status(id, "Download complete"),
             ];
         }
-        PullEvent::Retrying { id, seconds } => status(id, &format!("Retrying in {seconds} seconds")),
+        PullEvent::Retrying { id, seconds } => {
+            status(id, &format!("Retrying in {seconds} seconds"))
+        }
     }]
 }
 
@@ -146,7 +151,16 @@ impl Engine {
             let result = pull_task(&client, &images, &reference, &rreq, &send, &tx).await;
             match result {
                 Ok(familiar) => {
-                    crate::events::image_event(&bus, &images, &familiar, "pull", Some(&familiar));
+                    // moby: actor = the familiar reference, `name` = the familiar name, plus
+                    // the image's labels.
+                    let mut attrs = images
+                        .get(&familiar)
+                        .ok()
+                        .and_then(|r| r.config.config.and_then(|c| c.labels))
+                        .map(|l| l.into_iter().collect::<std::collections::HashMap<_, _>>())
+                        .unwrap_or_default();
+                    attrs.insert("name".into(), reference.familiar_name());
+                    bus.emit(crate::events::EventType::IMAGE, "pull", familiar, attrs);
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
@@ -172,14 +186,19 @@ async fn pull_task(
             status: s.to_string(),
         })
     };
-    for id in &pulled.layer_ids {
-        let _ = tx.send(line(id, "Extracting")).await;
+    // Unpacking has no byte count of its own: one full bar per layer, a progress message
+    // (hidden off a terminal, as Docker's are).
+    for (id, size) in &pulled.fetched {
+        let extracting = ProgressEvent::Progress {
+            id: id.clone(),
+            status: "Extracting".into(),
+            current: *size,
+            total: *size,
+        };
+        let _ = tx.send(Ok(extracting)).await;
     }
-    let repo_digest = Reference::parse_normalized(&format!(
-        "{}@{}",
-        reference.name(),
-        pulled.manifest_digest
-    ))?;
+    let repo_digest =
+        Reference::parse_normalized(&format!("{}@{}", reference.name(), pulled.manifest_digest))?;
     let tag = reference.digest().is_none().then(|| reference.clone());
     let svc = Arc::clone(images);
     let config = pulled.config.clone();
@@ -188,7 +207,7 @@ async fn pull_task(
     })
     .await
     .map_err(|_| EngineError::TaskFailed { what: "image pull" })??;
-    for id in &pulled.layer_ids {
+    for (id, _) in &pulled.fetched {
         let _ = tx.send(line(id, "Pull complete")).await;
     }
     let familiar = reference.familiar_string();
@@ -198,12 +217,14 @@ async fn pull_task(
             status: format!("Digest: {}", pulled.manifest_digest),
         }))
         .await;
-    let status = if created.up_to_date && !pulled.downloaded {
+    let status = if created.up_to_date && pulled.fetched.is_empty() {
         format!("Status: Image is up to date for {familiar}")
     } else {
         format!("Status: Downloaded newer image for {familiar}")
     };
-    let _ = tx.send(Ok(ProgressEvent::Status { id: None, status })).await;
+    let _ = tx
+        .send(Ok(ProgressEvent::Status { id: None, status }))
+        .await;
     Ok(familiar)
 }
 
@@ -213,9 +234,13 @@ mod tests {
 
     #[test]
     fn references_combine_like_moby() {
+        assert!(matches!(
+            pull_reference("busybox", ""),
+            Err(EngineError::NotSupported { .. })
+        ));
         assert_eq!(
-            pull_reference("busybox", "").unwrap().to_string(),
-            "docker.io/library/busybox:latest"
+            pull_reference("busybox:1", "").unwrap().to_string(),
+            "docker.io/library/busybox:1"
         );
         assert_eq!(
             pull_reference("busybox", "1.36").unwrap().to_string(),

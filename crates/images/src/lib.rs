@@ -13,6 +13,7 @@ pub mod config;
 mod delete;
 mod error;
 mod filters;
+mod from_content;
 mod import;
 mod load;
 pub mod reference;
@@ -24,6 +25,7 @@ pub use commit::CommitOptions;
 pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
 pub use error::{ImagesError, Result};
 pub use filters::parse_timestamp;
+pub use from_content::Created;
 pub use reference::Reference;
 pub use service::{
     DeleteItem, HistoryItem, ImageRecord, ImageService, ImportOptions, ListFilter, LoadEvent,

@@ -492,6 +492,23 @@ impl ImageService {
         crate::save::save(self, plan, out)
     }
 
+    /// The content store (`<data-root>/content`) blobs are fetched into before
+    /// [`ImageService::create_from_content`] makes an image of them.
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// Makes an image of a config whose layer tars (by diff ID) are in the content store:
+    /// unpacks, records, tags with `tag` and records `repo_digest` (`name@sha256:…`).
+    pub fn create_from_content(
+        &self,
+        config: &[u8],
+        tag: Option<&Reference>,
+        repo_digest: Option<&Reference>,
+    ) -> Result<crate::Created> {
+        crate::from_content::create(self, config, tag, repo_digest)
+    }
+
     /// `docker import`: one layer from a (possibly compressed) root filesystem tar.
     pub fn import(&self, tar: impl Read + Send, opts: &ImportOptions) -> Result<Digest> {
         crate::import::import(self, tar, opts)

@@ -314,7 +314,7 @@ impl Drop for TestDaemon {
 
 impl TestDaemon {
     /// Deletes the bridges this daemon made (its default bridge and its user networks'), as
-    /// berthd keeps them across restarts like dockerd keeps docker0.
+    /// berthd keeps them across restarts like dockerd keeps docker0, and its nftables table.
     fn remove_bridges(&self) {
         let mut bridges = vec![self.bridge.clone()];
         if let Ok(rd) = std::fs::read_dir(self.data_root.join("networks")) {
@@ -337,6 +337,12 @@ impl TestDaemon {
                 .stderr(Stdio::null())
                 .status();
         }
+        // Its nftables table too: berthd keeps it when it stops with containers running (a
+        // test that hands its containers to a second daemon on the same data root).
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &format!("berth-{}", self.bridge)])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

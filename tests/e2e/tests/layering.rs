@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("api-types", &[]),
     ("cli", &["api-types"]),
-    ("daemon", &["engine", "api-types"]),
+    ("daemon", &["engine", "api-types", "registry"]),
     (
         "engine",
         &[
@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "runtime",
             "volumes",
             "network",
+            "registry",
             "linux",
             "api-types",
         ],
@@ -29,6 +30,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shim", &["linux"]),
     ("volumes", &["linux"]),
     ("network", &["linux"]),
+    ("registry", &["storage"]),
     ("linux", &[]),
     ("test-support", &[]),
     ("e2e", &[]),
@@ -37,7 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// External crates that only some members may use: HTTP serving stays in the daemon, the
 /// client library in the CLI, argument parsing in the two binaries.
 const EDGE_ONLY: &[(&str, &[&str])] = &[
-    ("axum", &["daemon"]),
+    ("axum", &["daemon", "registry"]),
     ("hyper", &["daemon"]),
     ("hyper-util", &["daemon"]),
     ("bollard", &["cli"]),

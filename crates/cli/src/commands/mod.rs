@@ -11,6 +11,7 @@ mod images;
 mod network;
 mod prune;
 mod ps;
+mod pull;
 mod run;
 mod stats;
 mod stream;
@@ -77,6 +78,8 @@ pub(crate) enum Command {
     Image(ImageCommand),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -167,6 +170,8 @@ pub(crate) enum ImageCommand {
     Ls(ImagesArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -383,6 +388,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
             archive::load(&client, &a).await
         }
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&client, &a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             archive::save(&client, &a).await
         }

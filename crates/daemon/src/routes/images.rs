@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -126,6 +126,7 @@ async fn post_images(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     params: Params,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     match post_op(&rest) {
@@ -133,7 +134,7 @@ async fn post_images(
             let rx = engine.images_load(reader(body), params.bool("quiet"));
             Ok(progress_response(rx).await)
         }
-        PostOp::Create => create(&engine, &params, body).await,
+        PostOp::Create => create(&engine, &params, &headers, body).await,
         PostOp::Prune => {
             let filters = params.filters()?;
             Ok(Json(engine.images_prune(&filters).await?).into_response())
@@ -151,10 +152,15 @@ async fn post_images(
     }
 }
 
-/// `POST /images/create`: import from the request body (`fromSrc=-`); pull is not built yet.
-async fn create(engine: &AppState, params: &Params, body: Body) -> Result<Response> {
+/// `POST /images/create`: pull (`fromImage=`) or import from the request body (`fromSrc=-`).
+async fn create(
+    engine: &AppState,
+    params: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
     if params.get("fromImage").is_some_and(|v| !v.is_empty()) {
-        return Err(engine::EngineError::NotSupported { what: "pull" }.into());
+        return super::pull::pull(engine, params, headers).await;
     }
     match params.get("fromSrc") {
         Some("-") => {

@@ -8,6 +8,7 @@ mod exec;
 mod hijack;
 mod images;
 mod networks;
+mod pull;
 mod stats;
 mod stubs;
 mod system;

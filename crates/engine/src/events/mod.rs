@@ -41,7 +41,7 @@ pub use api_types::models::{
 use chrono::{DateTime, Utc};
 pub use filter::EventFilter;
 pub(crate) use images::{
-    LoadEvents, delete_events, emit_prune, image_event, import_events, prune_events, save_events,
+    LoadEvents, delete_events, emit_prune, import_events, prune_events, save_events,
 };
 use tokio::sync::broadcast;
 

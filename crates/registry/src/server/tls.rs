@@ -1,0 +1,105 @@
+//! Optional TLS for the registry server (`--tls-cert`/`--tls-key`, PEM files): a listener
+//! that accepts TCP connections and completes each TLS handshake in its own task (bounded in
+//! time), so a slow or silent client never holds up the others.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::server::TlsStream;
+
+use crate::{RegistryError, Result};
+
+/// How long a client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshaken connections waiting for the server to pick them up.
+const BACKLOG: usize = 64;
+
+/// Loads a certificate chain and private key (PEM) into a server configuration.
+pub(crate) fn config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+    let bad = |what: &str, p: &Path, e: &dyn std::fmt::Display| {
+        RegistryError::Other(format!("{what} {}: {e}", p.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad("reading certificate", cert, &e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad("reading certificate", cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad("reading certificate", cert, &"no certificate found"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("reading key", key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RegistryError::Other(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| RegistryError::Other(format!("TLS certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A TLS listener for `axum::serve`.
+pub(crate) struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp` (the accept task ends when the listener is dropped).
+    pub(crate) fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, rx) = mpsc::channel(BACKLOG);
+        let acceptor = TlsAcceptor::from(config);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    res = tcp.accept() => match res {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!("registry: accept: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    () = tx.closed() => return,
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "registry: TLS handshake: {e}"),
+                        Err(_) => tracing::debug!(%peer, "registry: TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { rx, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The accept task is gone: nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

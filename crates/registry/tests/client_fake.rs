@@ -1,0 +1,504 @@
+//! The pull client against a tiny fake registry (plain HTTP on 127.0.0.1, one thread):
+//! platform selection in an index, a wrong layer digest, an oversized manifest, endless 401s
+//! and a cross-host redirect. No root, no network beyond loopback.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use registry::RegistryError;
+use registry::client::{Client, ClientOptions, Credentials, Platform, PullEvent, PullRequest};
+use storage::{ContentStore, Digest};
+
+/// One request as the fake saw it: path and `Authorization`.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Serves `handler` on a loopback port until the process ends. TLS hellos are dropped (the
+/// client tries HTTPS first on loopback).
+fn serve(
+    handler: impl Fn(&str, &HashMap<String, String>) -> Reply + Send + Sync + 'static,
+) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen: Seen = Arc::default();
+    let seen2 = Arc::clone(&seen);
+    let handler = Arc::new(handler);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let (handler, seen) = (Arc::clone(&handler), Arc::clone(&seen2));
+            std::thread::spawn(move || handle(conn, &*handler, &seen));
+        }
+    });
+    (addr, seen)
+}
+
+fn handle(
+    mut conn: TcpStream,
+    handler: &dyn Fn(&str, &HashMap<String, String>) -> Reply,
+    seen: &Seen,
+) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return,
+        }
+        if buf.len() == 1 && buf[0] == 0x16 {
+            return; // a TLS ClientHello: not spoken here
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let mut lines = text.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("")
+        .to_string();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    seen.lock()
+        .unwrap()
+        .push((path.clone(), headers.get("authorization").cloned()));
+    let (code, extra, body) = handler(&path, &headers);
+    let mut head = format!(
+        "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(&body);
+}
+
+/// A one-file layer: (gzip bytes, diff ID).
+fn layer() -> (Vec<u8>, Digest) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "hello", &b"hello\n"[..]).unwrap();
+    let plain = tar.into_inner().unwrap();
+    let diff = Digest::of(&plain);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    (gz.finish().unwrap(), diff)
+}
+
+struct Image {
+    layer: Vec<u8>,
+    diff: Digest,
+    config: Vec<u8>,
+    manifest: Vec<u8>,
+    index: Vec<u8>,
+}
+
+/// An image whose manifest names `layer_digest` (the real one unless a test lies).
+fn image(layer_digest: Option<&Digest>) -> Image {
+    let (layer, diff) = layer();
+    let real = Digest::of(&layer);
+    let ld = layer_digest.unwrap_or(&real);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#
+    )
+    .into_bytes();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{ld}"}}]}}"#,
+        config.len(),
+        Digest::of(&config),
+        layer.len()
+    )
+    .into_bytes();
+    let other = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+          {{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{other}","size":10,"platform":{{"architecture":"arm64","os":"linux"}}}},
+          {{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
+        Digest::of(&manifest),
+        manifest.len()
+    )
+    .into_bytes();
+    Image {
+        layer,
+        diff,
+        config,
+        manifest,
+        index,
+    }
+}
+
+/// Serves `img` under `/v2/test/img/`: `latest` is the index.
+fn registry_for(img: Image) -> impl Fn(&str, &HashMap<String, String>) -> Reply {
+    let man_digest = Digest::of(&img.manifest).to_string();
+    let cfg_digest = Digest::of(&img.config).to_string();
+    move |path, _| {
+        let ct = |t: &str| vec![("Content-Type".to_string(), t.to_string())];
+        match path {
+            "/v2/" => (200, vec![], b"{}".to_vec()),
+            "/v2/test/img/manifests/latest" => (
+                200,
+                ct("application/vnd.oci.image.index.v1+json"),
+                img.index.clone(),
+            ),
+            p if p == format!("/v2/test/img/manifests/{man_digest}") => (
+                200,
+                ct("application/vnd.docker.distribution.manifest.v2+json"),
+                img.manifest.clone(),
+            ),
+            p if p == format!("/v2/test/img/blobs/{cfg_digest}") => {
+                (200, vec![], img.config.clone())
+            }
+            p if p.starts_with("/v2/test/img/blobs/") => (200, vec![], img.layer.clone()),
+            _ => (
+                404,
+                vec![],
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
+                    .to_vec(),
+            ),
+        }
+    }
+}
+
+fn request(addr: &str, reference: &str) -> PullRequest {
+    PullRequest {
+        domain: addr.to_string(),
+        repository: "test/img".into(),
+        reference: reference.into(),
+        display: format!("{addr}/test/img:{reference}"),
+        platform: Some(Platform::parse("linux/amd64").unwrap()),
+        credentials: None,
+    }
+}
+
+async fn pull(
+    store: &ContentStore,
+    req: &PullRequest,
+) -> (
+    Result<registry::client::Pulled, RegistryError>,
+    Vec<PullEvent>,
+) {
+    let client = Client::new(ClientOptions::default()).unwrap();
+    let events = Mutex::new(Vec::new());
+    let r = client
+        .pull(store, req, &|e| events.lock().unwrap().push(e))
+        .await;
+    (r, events.into_inner().unwrap())
+}
+
+#[tokio::test]
+async fn index_to_amd64_and_layers_once() {
+    let img = image(None);
+    let (diff, config) = (img.diff.clone(), img.config.clone());
+    let (addr, seen) = serve(registry_for(img));
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, events) = pull(&store, &request(&addr, "latest")).await;
+    let p = r.unwrap();
+    assert_eq!(p.config, config);
+    assert_eq!(p.diff_ids, vec![diff.clone()]);
+    assert_eq!(p.fetched.len(), 1);
+    assert!(store.exists(&diff), "layer stored by diff ID");
+    assert_eq!(events.first(), Some(&PullEvent::Resolved));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::Verified { .. }))
+    );
+    // The arm64 entry was never asked for.
+    assert!(!seen.lock().unwrap().iter().any(|(p, _)| p.contains("9999")));
+    // Again: the layer is not fetched a second time.
+    let blobs_before = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.contains("/blobs/"))
+        .count();
+    let (r, events) = pull(&store, &request(&addr, "latest")).await;
+    assert!(r.unwrap().fetched.is_empty());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::LayerExists { .. }))
+    );
+    let blobs_after = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs_after, blobs_before + 1, "only the config again");
+    // A platform the index lacks.
+    let mut req = request(&addr, "latest");
+    req.platform = Some(Platform::parse("linux/s390x").unwrap());
+    let (r, _) = pull(&store, &req).await;
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "no matching manifest for linux/s390x in the manifest list entries"
+    );
+    // A missing tag: Docker's words.
+    let (r, _) = pull(&store, &request(&addr, "nope")).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, RegistryError::ManifestUnknown { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!("manifest for {addr}/test/img:nope not found: manifest unknown: manifest unknown")
+    );
+}
+
+#[tokio::test]
+async fn wrong_layer_digest_stores_nothing() {
+    let liar = Digest::of(b"not the layer");
+    let img = image(Some(&liar));
+    let (addr, _) = serve(registry_for(img));
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains(&liar.to_string()) && err.contains("verification failed"),
+        "{err}"
+    );
+    assert!(
+        store.list().unwrap().is_empty(),
+        "nothing unverified is stored"
+    );
+    let ingest: Vec<_> = std::fs::read_dir(dir.path().join("ingest"))
+        .unwrap()
+        .collect();
+    assert!(ingest.is_empty(), "no partial ingest left: {ingest:?}");
+}
+
+#[tokio::test]
+async fn oversized_manifest_is_refused() {
+    let (addr, _) = serve(|path, _| match path {
+        "/v2/" => (200, vec![], vec![]),
+        _ => (200, vec![], vec![b' '; 5 << 20]),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains("manifest is larger than 4194304 bytes"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn endless_401_is_a_bounded_denial() {
+    // The token realm is this same server; its tokens are never accepted.
+    let me: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let me2 = Arc::clone(&me);
+    let (addr, seen) = serve(move |path, _| {
+        if path.starts_with("/token") {
+            return (200, vec![], br#"{"token":"t"}"#.to_vec());
+        }
+        let realm = format!("http://{}/token", me2.get().cloned().unwrap_or_default());
+        (
+            401,
+            vec![(
+                "WWW-Authenticate".into(),
+                format!("Bearer realm=\"{realm}\",service=\"fake\""),
+            )],
+            br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+        )
+    });
+    me.set(addr.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, RegistryError::Denied { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "pull access denied for test/img, repository does not exist or may require 'docker login': unauthorized: authentication required"
+    );
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter().any(|(p, _)| p.starts_with("/token")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(_, a)| a.as_deref() == Some("Bearer t")),
+        "{seen:?}"
+    );
+    assert!(seen.len() < 10, "bounded: {seen:?}");
+}
+
+#[tokio::test]
+async fn redirect_to_another_host_drops_credentials() {
+    let img = image(None);
+    let layer = img.layer.clone();
+    let layer_digest = Digest::of(&layer).to_string();
+    // Host B: where blobs are redirected; records what it was sent.
+    let (cdn, cdn_seen) = serve(move |_, _| (200, vec![], layer.clone()));
+    let inner = registry_for(img);
+    let (addr, seen) = serve(move |path, headers| {
+        if headers.get("authorization").is_none() {
+            return (
+                401,
+                vec![("WWW-Authenticate".into(), "Basic realm=\"fake\"".into())],
+                vec![],
+            );
+        }
+        if path == format!("/v2/test/img/blobs/{layer_digest}") {
+            // localhost vs 127.0.0.1: another host as far as credentials go.
+            let port = cdn.rsplit(':').next().unwrap_or("");
+            return (
+                307,
+                vec![("Location".into(), format!("http://localhost:{port}/blob"))],
+                vec![],
+            );
+        }
+        inner(path, headers)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let mut req = request(&addr, "latest");
+    req.credentials = Some(Credentials {
+        username: "u".into(),
+        password: "secret".into(),
+    });
+    let (r, _) = pull(&store, &req).await;
+    r.unwrap();
+    assert!(
+        seen.lock().unwrap().iter().any(|(_, a)| a.is_some()),
+        "the registry got the credentials"
+    );
+    let cdn_seen = cdn_seen.lock().unwrap();
+    assert!(!cdn_seen.is_empty(), "the blob came from the other host");
+    assert!(
+        cdn_seen.iter().all(|(_, a)| a.is_none()),
+        "credentials went to another host: {cdn_seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_pulls_fetch_a_layer_once() {
+    let img = image(None);
+    let layer_path = format!("/v2/test/img/blobs/{}", Digest::of(&img.layer));
+    let (addr, seen) = serve(registry_for(img));
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let req = request(&addr, "latest");
+    let (a, b) = tokio::join!(pull(&store, &req), pull(&store, &req));
+    a.0.unwrap();
+    b.0.unwrap();
+    let fetched = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == layer_path)
+        .count();
+    assert_eq!(fetched, 1, "the layer was downloaded once");
+}
+
+#[tokio::test]
+async fn bearer_token_from_the_challenge() {
+    let me: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let me2 = Arc::clone(&me);
+    let inner = registry_for(image(None));
+    let (addr, seen) = serve(move |path, headers| {
+        if let Some(q) = path.strip_prefix("/token?") {
+            // The scope asked for is this repository's pull scope.
+            let ok =
+                q.contains("service=fake") && q.contains("scope=repository%3Atest%2Fimg%3Apull");
+            return if ok {
+                (200, vec![], br#"{"access_token":"good"}"#.to_vec())
+            } else {
+                (400, vec![], vec![])
+            };
+        }
+        if headers.get("authorization").map(String::as_str) != Some("Bearer good") {
+            let realm = format!("http://{}/token", me2.get().cloned().unwrap_or_default());
+            return (
+                401,
+                vec![(
+                    "WWW-Authenticate".into(),
+                    format!(
+                        "Bearer realm=\"{realm}\",service=\"fake\",scope=\"repository:test/img:pull\""
+                    ),
+                )],
+                vec![],
+            );
+        }
+        inner(path, headers)
+    });
+    me.set(addr.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    r.unwrap();
+    let seen = seen.lock().unwrap();
+    let tokens = seen.iter().filter(|(p, _)| p.starts_with("/token")).count();
+    assert_eq!(tokens, 1, "one token for the whole pull: {seen:?}");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_then_given_up() {
+    let img = image(None);
+    let layer_path = format!("/v2/test/img/blobs/{}", Digest::of(&img.layer));
+    let diff = img.diff.clone();
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+    let f2 = Arc::clone(&failures);
+    let inner = registry_for(img);
+    let lp = layer_path.clone();
+    let (addr, seen) = serve(move |path, headers| {
+        if path == lp
+            && f2
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok()
+        {
+            return (503, vec![], b"busy".to_vec());
+        }
+        inner(path, headers)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    r.unwrap();
+    assert!(store.exists(&diff));
+    let tries = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == layer_path)
+        .count();
+    assert_eq!(tries, 3, "two 503s, then the layer");
+
+    // Always failing: a bounded number of attempts, then a clear error naming the status.
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    failures.store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    let before = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == layer_path)
+        .count();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("503"), "{err}");
+    let after = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == layer_path)
+        .count();
+    assert_eq!(after - before, 4, "bounded retries");
+    assert!(store.list().unwrap().is_empty());
+}
