@@ -20,15 +20,56 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     let request = format!(
         "GET {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
     );
+    let raw = send(client, &request).await?;
+    let (status, body) = parse_response(&raw)
+        .ok_or_else(|| CliError::Message(format!("malformed response to GET {target}")))?;
+    if status >= 400 {
+        return Err(CliError::Daemon(error_message(&body)));
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// `POST /v<negotiated>/<path_and_query>` with `headers` (`Name: value` lines) and a JSON
+/// `body` (or none); the (status, de-chunked body) once the daemon has finished answering.
+pub(crate) async fn post_raw(
+    client: &Client,
+    path_and_query: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> Result<(u16, Vec<u8>), CliError> {
+    let version = client.docker.client_version();
+    let target = format!("/v{version}{path_and_query}");
+    let body = body.unwrap_or("");
+    let mut request = format!(
+        "POST {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let raw = send(client, &request).await?;
+    let (status, body) = parse_response(&raw)
+        .ok_or_else(|| CliError::Message(format!("malformed response to POST {target}")))?;
+    if status >= 400 {
+        return Err(CliError::Daemon(error_message(&body)));
+    }
+    Ok((status, body))
+}
+
+/// Sends one raw request to the daemon (unix socket or TCP) and reads the whole answer.
+async fn send(client: &Client, request: &str) -> Result<Vec<u8>, CliError> {
     let host = client.host.as_str();
-    let raw = if let Some(path) = host
+    if let Some(path) = host
         .strip_prefix("unix://")
         .or_else(|| host.starts_with('/').then_some(host))
     {
         let s = tokio::net::UnixStream::connect(path)
             .await
             .map_err(|_| CliError::Connect(host.to_string()))?;
-        exchange(s, &request).await?
+        exchange(s, request).await
     } else {
         let addr = host
             .strip_prefix("tcp://")
@@ -37,14 +78,8 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
         let s = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|_| CliError::Connect(host.to_string()))?;
-        exchange(s, &request).await?
-    };
-    let (status, body) = parse_response(&raw)
-        .ok_or_else(|| CliError::Message(format!("malformed response to GET {target}")))?;
-    if status >= 400 {
-        return Err(CliError::Daemon(error_message(&body)));
+        exchange(s, request).await
     }
-    Ok(serde_json::from_slice(&body)?)
 }
 
 /// What [`wait_registered`] gives: the pending body, or the daemon's refusal (status, message).

@@ -48,6 +48,13 @@ struct ErrorDetail {
 /// The JSON line (with `\n`) for one event.
 fn event_line(event: ProgressEvent) -> Bytes {
     let msg = match event {
+        // `{"progressDetail":{},"aux":{…}}`, as moby's push result.
+        ProgressEvent::Aux(aux) => {
+            let mut v = serde_json::to_vec(&serde_json::json!({"progressDetail": {}, "aux": aux}))
+                .unwrap_or_else(|_| b"{}".to_vec());
+            v.push(b'\n');
+            return Bytes::from(v);
+        }
         ProgressEvent::Progress {
             id,
             status,
@@ -211,6 +218,11 @@ mod tests {
         assert_eq!(v["progressDetail"]["total"], 2);
         assert_eq!(v["id"], "abc");
         assert!(l.ends_with(b"\n"));
+        let l = event_line(ProgressEvent::Aux(serde_json::json!({"Tag": "latest"})));
+        assert_eq!(
+            &l[..],
+            b"{\"aux\":{\"Tag\":\"latest\"},\"progressDetail\":{}}\n"
+        );
         let l = event_line(ProgressEvent::Stream("Loaded image: bb:latest\n".into()));
         assert_eq!(&l[..], b"{\"stream\":\"Loaded image: bb:latest\\n\"}\n");
         let l = error_line(&EngineError::NoSuchContainer("x".into()));

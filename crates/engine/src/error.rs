@@ -72,6 +72,9 @@ pub enum EngineError {
     /// `docker cp`: nothing at this path inside the container (moby's words).
     #[error("Could not find the file {path} in container {container}")]
     PathNotFound { path: String, container: String },
+    /// `push` of a name that has no local image (moby's words; the familiar name).
+    #[error("An image does not exist locally with the tag: {0}")]
+    NoSuchImageTag(String),
     /// No network by this name or ID.
     #[error("network {0} not found")]
     NoSuchNetwork(String),
@@ -186,6 +189,7 @@ impl EngineError {
             | Self::NoSuchExec(_)
             | Self::PathNotFound { .. }
             | Self::NoSuchNetwork(_)
+            | Self::NoSuchImageTag(_)
             | Self::NoSuchPlugin(_)
             | Self::NoSuchVolume(_) => ErrorKind::NotFound,
             Self::NotSupported { .. } => ErrorKind::NotImplemented,
@@ -232,6 +236,7 @@ fn registry_kind(e: &registry::RegistryError) -> ErrorKind {
     match e {
         R::ManifestUnknown { .. } | R::NoMatchingPlatform { .. } => ErrorKind::NotFound,
         R::Denied { .. } => ErrorKind::Forbidden,
+        R::PushDenied(_) | R::LoginFailed(_) => ErrorKind::Unauthorized,
         R::InvalidArgument(_) => ErrorKind::InvalidArgument,
         R::Storage(s) => storage_kind(s),
         _ => ErrorKind::Internal,

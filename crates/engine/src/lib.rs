@@ -45,10 +45,12 @@ pub mod events;
 mod exec_ops;
 mod filters;
 mod images_ops;
+mod login;
 mod networks;
 mod networks_ops;
 mod progress;
 mod pull;
+mod push;
 mod system;
 mod volumes_ops;
 
@@ -75,6 +77,7 @@ pub use images_ops::{DiskUsage, ImageInspectDetails, ImportRequest};
 pub use networks::NetConfig;
 pub use progress::{ByteStream, ProgressEvent, ProgressStream};
 pub use pull::PullRequest;
+pub use push::PushRequest;
 pub use registry::client::Credentials as RegistryCredentials;
 pub use system::ENGINE_VERSION;
 

@@ -22,6 +22,8 @@ pub enum ProgressEvent {
     Status { id: Option<String>, status: String },
     /// Raw text for the user, newline included (`Loaded image: busybox:latest\n`).
     Stream(String),
+    /// Machine-readable result for the client (push: `{"Tag","Digest","Size"}`).
+    Aux(serde_json::Value),
 }
 
 /// Events of a running operation. An `Err` item is the operation's failure and the last item;

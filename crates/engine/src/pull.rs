@@ -34,7 +34,7 @@ pub(crate) struct Registries {
 }
 
 impl Registries {
-    fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         if let Some(c) = self.client.get() {
             return Ok(c.clone());
         }

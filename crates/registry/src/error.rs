@@ -18,6 +18,13 @@ pub enum RegistryError {
         "pull access denied for {repository}, repository does not exist or may require 'docker login': {detail}"
     )]
     Denied { repository: String, detail: String },
+    /// Push: the registry refused the credentials (or none were given): its own words, as
+    /// Docker prints them (`no basic auth credentials`, `unauthorized: authentication required`).
+    #[error("{0}")]
+    PushDenied(String),
+    /// Login: the registry refused the credentials (moby's words).
+    #[error("{0}")]
+    LoginFailed(String),
     /// Pull: no entry of a manifest list / OCI index matches the wanted platform.
     #[error("no matching manifest for {platform} in the manifest list entries")]
     NoMatchingPlatform { platform: String },

@@ -8,10 +8,12 @@ mod create;
 mod df;
 mod events;
 mod images;
+mod login;
 mod network;
 mod prune;
 mod ps;
 mod pull;
+mod push;
 mod run;
 mod stats;
 mod stream;
@@ -80,6 +82,12 @@ pub(crate) enum Command {
     Load(LoadArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Authenticate to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -172,6 +180,8 @@ pub(crate) enum ImageCommand {
     Load(LoadArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -389,6 +399,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             archive::load(&client, &a).await
         }
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&client, &a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::push(&client, &a).await,
+        Command::Login(a) => login::login(&client, &a).await,
+        Command::Logout(a) => login::logout(&a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             archive::save(&client, &a).await
         }

@@ -50,7 +50,16 @@ pub(crate) async fn pull(client: &Client, args: &PullArgs) -> Result<(), CliErro
     };
     let terminal = std::io::stdout().is_terminal();
     let mut display = MessageDisplay::new(std::io::stdout().lock(), terminal);
-    let mut stream = client.docker.create_image(Some(opts), None, None);
+    let normalized = normalize_name(&name);
+    let credentials = super::login::stored_credentials(super::login::domain_of(&normalized)).map(
+        |(username, password, serveraddress)| bollard::auth::DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            serveraddress: Some(serveraddress),
+            ..Default::default()
+        },
+    );
+    let mut stream = client.docker.create_image(Some(opts), None, credentials);
     while let Some(item) = stream.next().await {
         let msg = item.map_err(|e| client.error(e))?;
         if let Some(e) = msg.error_detail.as_ref().and_then(|d| d.message.clone()) {

@@ -145,9 +145,7 @@ async fn post_images(
                 .await?;
             Ok(StatusCode::CREATED.into_response())
         }
-        PostOp::Push(_) => Err(DaemonError::NotImplemented {
-            what: "pushing images (POST /images/{name}/push)".into(),
-        }),
+        PostOp::Push(name) => super::pull::push(&engine, name, &params, &headers).await,
         PostOp::Unknown => Err(DaemonError::PageNotFound),
     }
 }

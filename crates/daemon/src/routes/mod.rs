@@ -1,6 +1,7 @@
 //! The router and what every handler shares: query parameters parsed as moby parses them.
 
 mod archive;
+mod auth;
 mod commit;
 mod containers;
 mod events;
@@ -36,6 +37,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
     let routes = Router::new()
         .merge(system::routes())
         .merge(archive::routes())
+        .merge(auth::routes())
         .merge(commit::routes())
         .merge(containers::routes())
         .merge(events::routes())

@@ -1,11 +1,11 @@
-//! `POST /images/create?fromImage=…` (pull): the query and the `X-Registry-Auth` header
+//! `POST /images/create?fromImage=…` (pull) and `POST /images/{name}/push`: the query and the `X-Registry-Auth` header
 //! (base64url JSON `{"username","password",…}`) become an [`engine::PullRequest`]; the answer
 //! is Docker's JSON progress stream.
 
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
-use engine::{PullRequest, RegistryCredentials};
+use engine::{PullRequest, PushRequest, RegistryCredentials};
 
 use super::{AppState, Params};
 use crate::error::Result;
@@ -48,6 +48,22 @@ pub(super) async fn pull(
         credentials: credentials(headers),
     };
     let rx = engine.images_pull(req)?;
+    Ok(progress_response(rx).await)
+}
+
+/// `POST /images/{name}/push?tag=` (the same `X-Registry-Auth`).
+pub(super) async fn push(
+    engine: &AppState,
+    name: &str,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let req = PushRequest {
+        name: name.to_string(),
+        tag: params.str("tag"),
+        credentials: credentials(headers),
+    };
+    let rx = engine.images_push(req)?;
     Ok(progress_response(rx).await)
 }
 

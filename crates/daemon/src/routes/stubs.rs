@@ -14,7 +14,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
         .route("/build", post(not_implemented))
-        .route("/auth", post(not_implemented))
         .route("/plugins", get(not_implemented))
 }
 

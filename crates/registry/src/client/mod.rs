@@ -1,7 +1,7 @@
 //! The distribution client: pulls one image (Distribution v2 / OCI) from a registry into the
 //! content store, verifying everything before it is committed.
 //!
-//! Flow of [`Client::pull`]: open a [`session::Session`] (scheme, auth), fetch the manifest
+//! Pushing is `push.rs`. Flow of [`Client::pull`]: open a [`session::Session`] (scheme, auth), fetch the manifest
 //! by tag or digest (≤ 4 MiB, digest checked), descend a manifest list / OCI index to the
 //! wanted platform, fetch and verify the config, then the layers not already in the store
 //! (by diff ID), three at a time. Layers land in the store uncompressed under their diff IDs,
@@ -11,7 +11,9 @@
 
 mod auth;
 mod layer;
+mod login;
 pub mod manifest;
+mod push;
 mod session;
 
 use std::time::Duration;
@@ -20,6 +22,7 @@ use storage::{ContentStore, Digest};
 
 use manifest::Manifest;
 pub use manifest::Platform;
+pub use push::{PushEvent, PushRequest, Pushed};
 use session::Session;
 
 use crate::{RegistryError, Result};
@@ -116,6 +119,8 @@ pub struct Client {
     http: reqwest::Client,
     insecure_http: reqwest::Client,
     opts: ClientOptions,
+    /// Layers gzipped for pushes: diff ID → (compressed digest, size).
+    compressed: push::CompressedCache,
 }
 
 fn builder() -> reqwest::ClientBuilder {
@@ -136,6 +141,7 @@ impl Client {
                 .build()
                 .map_err(err)?,
             opts,
+            compressed: push::CompressedCache::default(),
         })
     }
 

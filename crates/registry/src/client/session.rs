@@ -151,6 +151,8 @@ pub(crate) struct Session {
     repository: String,
     creds: Option<Credentials>,
     auth: Mutex<Option<String>>,
+    /// The token scope's actions: `pull`, or `pull,push` for a push session.
+    actions: &'static str,
 }
 
 impl Session {
@@ -161,6 +163,17 @@ impl Session {
         domain: &str,
         repository: &str,
         creds: Option<Credentials>,
+    ) -> Result<Self> {
+        Self::open_for(client, domain, repository, creds, "pull").await
+    }
+
+    /// [`Session::open`] with the token scope's actions (`pull,push` to push).
+    pub(crate) async fn open_for(
+        client: &Client,
+        domain: &str,
+        repository: &str,
+        creds: Option<Credentials>,
+        actions: &'static str,
     ) -> Result<Self> {
         let insecure = client.is_insecure(domain);
         let http = if insecure {
@@ -189,6 +202,7 @@ impl Session {
                 repository: repository.to_string(),
                 creds,
                 auth: Mutex::new(None),
+                actions,
             };
             if resp.status() == StatusCode::UNAUTHORIZED {
                 session.answer(&resp).await?;
@@ -261,6 +275,10 @@ impl Session {
             *self.auth.lock().await = Some(basic_header(&cr.username, &cr.password));
             return Ok(());
         }
+        if self.is_push() {
+            // moby's text when a basic challenge finds no credentials.
+            return Err(self.denied("no basic auth credentials".into()));
+        }
         Err(self.denied("authentication required".into()))
     }
 
@@ -276,7 +294,13 @@ impl Session {
             if let Some(s) = c.params.get("service") {
                 q.append_pair("service", s);
             }
-            q.append_pair("scope", &format!("repository:{}:pull", self.repository));
+            // A login session names no repository: a token for the account alone.
+            if !self.repository.is_empty() {
+                q.append_pair(
+                    "scope",
+                    &format!("repository:{}:{}", self.repository, self.actions),
+                );
+            }
         }
         let basic = self
             .creds
@@ -287,10 +311,7 @@ impl Session {
         let status = resp.status();
         let body = read_limited(resp, MAX_SMALL, "token response").await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(RegistryError::Denied {
-                repository: self.repository.clone(),
-                detail: format!("unauthorized: {}", error_detail(&body)),
-            });
+            return Err(self.denied(format!("unauthorized: {}", error_detail(&body))));
         }
         if !status.is_success() {
             return Err(RegistryError::Protocol(format!(
@@ -304,7 +325,14 @@ impl Session {
             .ok_or_else(|| RegistryError::Protocol("token response without a token".into()))
     }
 
+    fn is_push(&self) -> bool {
+        self.actions.contains("push")
+    }
+
     fn denied(&self, detail: String) -> RegistryError {
+        if self.is_push() {
+            return RegistryError::PushDenied(detail);
+        }
         RegistryError::Denied {
             repository: self.repository.clone(),
             detail,
@@ -337,6 +365,91 @@ impl Session {
             }
             self.answer(&resp).await?;
             answered = true;
+        }
+    }
+
+    /// `<base>/v2/`, the registry's API root.
+    pub(crate) fn root_url(&self) -> String {
+        format!("{}/v2/", self.base)
+    }
+
+    /// `<base>/v2/<repository>/<tail>`.
+    pub(crate) fn repo_url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base, self.repository)
+    }
+
+    /// Resolves a `Location` header (absolute, or relative to the registry) into a URL.
+    pub(crate) fn resolve(&self, location: &str) -> Result<reqwest::Url> {
+        let base = reqwest::Url::parse(&self.base)
+            .map_err(|e| RegistryError::Protocol(format!("bad registry URL: {e}")))?;
+        base.join(location)
+            .map_err(|e| RegistryError::Protocol(format!("bad upload location {location:?}: {e}")))
+    }
+
+    /// Sends `method url` authenticated, `build` adding headers and body. With `replay` (no
+    /// streamed body), a 401 is answered once and the request sent again, and connection
+    /// failures, 429 and 5xx are retried; without it the request goes out once. Non-2xx
+    /// answers other than a final 401 are returned.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        build: &mut (dyn FnMut(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Send),
+        replay: bool,
+    ) -> Result<Response> {
+        let mut answered = false;
+        let mut attempt = 0;
+        // Credentials go to the registry only, never to another host an upload's Location
+        // names.
+        let same_origin = match (reqwest::Url::parse(url), reqwest::Url::parse(&self.base)) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        };
+        loop {
+            attempt += 1;
+            let mut req = self.http.request(method.clone(), url);
+            if same_origin && let Some(a) = self.auth.lock().await.clone() {
+                req = req.header(AUTHORIZATION, a);
+            }
+            let err = match build(req).send().await {
+                Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
+                    if answered || !replay {
+                        let body = read_limited(r, MAX_SMALL, "error body")
+                            .await
+                            .unwrap_or_default();
+                        // A HEAD's 401 has no body: the words registries put in one.
+                        let detail = match error_detail(&body) {
+                            d if d.is_empty() => "unauthorized: authentication required".into(),
+                            d => d,
+                        };
+                        return Err(self.denied(detail));
+                    }
+                    self.answer(&r).await?;
+                    answered = true;
+                    continue;
+                }
+                Ok(r)
+                    if replay
+                        && (r.status().is_server_error()
+                            || r.status() == StatusCode::TOO_MANY_REQUESTS) =>
+                {
+                    RegistryError::Transport(format!(
+                        "{method} \"{url}\": the registry answered {}",
+                        r.status()
+                    ))
+                }
+                Ok(r) => return Ok(r),
+                Err(e) => match transport(url, &e) {
+                    RegistryError::Transport(msg) => {
+                        RegistryError::Transport(msg.replacen("Get ", &format!("{method} "), 1))
+                    }
+                    other => other,
+                },
+            };
+            if !replay || attempt >= ATTEMPTS {
+                return Err(err);
+            }
+            tokio::time::sleep(backoff(attempt)).await;
         }
     }
 
