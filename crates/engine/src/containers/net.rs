@@ -500,22 +500,7 @@ impl Containers {
             self.publish(rec, up, net, *ip).await?;
         }
         if !user_nets.is_empty() {
-            let (this, id, p, nets) = (
-                Arc::clone(self),
-                rec.id.clone(),
-                path.clone(),
-                user_nets.clone(),
-            );
-            let dns = rec.host_config.dns.clone().unwrap_or_default();
-            let handle = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || {
-                let _g = handle.enter();
-                this.networks.start_dns(&id, &p, nets, &dns)
-            })
-            .await
-            .map_err(|_| EngineError::TaskFailed {
-                what: "embedded DNS",
-            })??;
+            self.dns_up(rec, &path, user_nets.clone()).await?;
         }
 
         // Links: /etc/hosts entries and the legacy variables.
@@ -560,6 +545,23 @@ impl Containers {
             }
         }
         Ok(())
+    }
+
+    /// Starts the container's embedded DNS server in its namespace at `netns` (the sockets are
+    /// opened on a blocking thread that joins the namespace, inside this runtime).
+    async fn dns_up(&self, rec: &Record, netns: &Path, scope: Vec<String>) -> Result<()> {
+        let networks = Arc::clone(&self.networks);
+        let (id, netns) = (rec.id.clone(), netns.to_path_buf());
+        let dns = rec.host_config.dns.clone().unwrap_or_default();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = handle.enter();
+            networks.start_dns(&id, &netns, scope, &dns)
+        })
+        .await
+        .map_err(|_| EngineError::TaskFailed {
+            what: "embedded DNS",
+        })?
     }
 
     /// One veth into network `net` as interface `eth<index>`.
@@ -973,15 +975,8 @@ impl Containers {
                     .filter(|n| self.networks.get(n).is_ok_and(|n| !n.predefined))
                     .collect();
                 if !self.networks.set_dns_scope(&rec.id, scope.clone()) {
-                    let (this, id, p) = (Arc::clone(self), rec.id.clone(), rec.sandbox_key.clone());
-                    let dns = rec.host_config.dns.clone().unwrap_or_default();
-                    let handle = tokio::runtime::Handle::current();
-                    let started = tokio::task::spawn_blocking(move || {
-                        let _g = handle.enter();
-                        this.networks.start_dns(&id, Path::new(&p), scope, &dns)
-                    })
-                    .await;
-                    if !matches!(started, Ok(Ok(()))) {
+                    let started = self.dns_up(&rec, Path::new(&rec.sandbox_key), scope).await;
+                    if started.is_err() {
                         tracing::warn!(id = %rec.id, "cannot start the embedded DNS server");
                     }
                 }
