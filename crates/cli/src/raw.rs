@@ -15,11 +15,25 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     client: &Client,
     path_and_query: &str,
 ) -> Result<T, CliError> {
+    get_json_with(client, path_and_query, &[]).await
+}
+
+/// [`get_json`] with extra `headers` (`Name: value` lines), e.g. `X-Registry-Auth`.
+pub(crate) async fn get_json_with<T: DeserializeOwned>(
+    client: &Client,
+    path_and_query: &str,
+    headers: &[String],
+) -> Result<T, CliError> {
     let version = client.docker.client_version();
     let target = format!("/v{version}{path_and_query}");
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
+    let mut request = format!(
+        "GET {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\n"
     );
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
     let raw = send(client, &request).await?;
     let (status, body) = parse_response(&raw)
         .ok_or_else(|| CliError::Message(format!("malformed response to GET {target}")))?;

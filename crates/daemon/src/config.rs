@@ -16,6 +16,8 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 /// The default exec root.
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+/// The default per-registry certificates directory (Docker's is /etc/docker/certs.d).
+pub const DEFAULT_CERTS_DIR: &str = "/etc/berth/certs.d";
 
 /// Log verbosity, as dockerd spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -93,6 +95,18 @@ pub struct Cli {
     /// Registries (host[:port]) pulled from over plain HTTP (loopback ones always are)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
+    /// Preferred Docker Hub mirror (http(s) URL; repeatable)
+    #[arg(long = "registry-mirror", value_name = "URL", value_parser = parse_mirror)]
+    pub registry_mirrors: Vec<String>,
+    /// Per-registry CA (*.crt) and client certificates (*.cert + *.key) under
+    /// DIR/<host[:port]>/ [default: /etc/berth/certs.d]
+    #[arg(long, value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+}
+
+/// Validates one `--registry-mirror` (moby's rules and messages).
+fn parse_mirror(s: &str) -> std::result::Result<String, String> {
+    registry::client::validate_mirror(s).map_err(|e| e.to_string())
 }
 
 /// Networking flags, as `engine::NetConfig` wants them.
@@ -131,6 +145,8 @@ struct FileConfig {
     debug: Option<bool>,
     #[serde(rename = "insecure-registries")]
     insecure_registries: Option<Vec<String>>,
+    #[serde(rename = "registry-mirrors")]
+    registry_mirrors: Option<Vec<String>>,
 }
 
 const FILE_KEYS: &[&str] = &[
@@ -141,6 +157,7 @@ const FILE_KEYS: &[&str] = &[
     "log-level",
     "debug",
     "insecure-registries",
+    "registry-mirrors",
 ];
 
 /// Where to listen.
@@ -161,6 +178,10 @@ pub struct Config {
     pub debug: bool,
     /// `--insecure-registry` flags and daemon.json `insecure-registries`, together.
     pub insecure_registries: Vec<String>,
+    /// `--registry-mirror` flags or daemon.json `registry-mirrors`, validated and normalised.
+    pub registry_mirrors: Vec<String>,
+    /// `--certs-dir` (berth's own flag: Docker's is fixed at /etc/docker/certs.d).
+    pub certs_dir: PathBuf,
 }
 
 impl Config {
@@ -230,6 +251,11 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
         cli.debug.then(|| "true".to_string()),
         file.debug.map(|d| d.to_string()),
     );
+    check(
+        "registry-mirrors",
+        (!cli.registry_mirrors.is_empty()).then(|| list(&cli.registry_mirrors)),
+        file.registry_mirrors.as_deref().map(list),
+    );
     if !conflicts.is_empty() {
         return Err(DaemonError::ConflictingDirectives(conflicts.join(", ")));
     }
@@ -257,6 +283,16 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
     } else {
         LogLevel::Info
     });
+    let registry_mirrors = if cli.registry_mirrors.is_empty() {
+        file.registry_mirrors
+            .unwrap_or_default()
+            .iter()
+            .map(|m| registry::client::validate_mirror(m))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| DaemonError::InvalidConfig(e.to_string()))?
+    } else {
+        cli.registry_mirrors
+    };
     Ok(Config {
         hosts,
         data_root: cli
@@ -276,6 +312,10 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
             }
             v
         },
+        registry_mirrors,
+        certs_dir: cli
+            .certs_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
     })
 }
 
@@ -330,6 +370,34 @@ mod tests {
             r#"{"insecure-registries":["b:5000","a:5000"]}"#,
         );
         assert_eq!(c.unwrap().insecure_registries, vec!["a:5000", "b:5000"]);
+    }
+
+    #[test]
+    fn registry_mirrors_from_flags_or_file() {
+        let c = cli(&["--registry-mirror", "https://m.example.com"]);
+        assert_eq!(c.registry_mirrors, vec!["https://m.example.com/"]);
+        let mut v = vec!["berthd", "--registry-mirror", "m.example.com"];
+        let e = Cli::try_parse_from(v.drain(..)).unwrap_err().to_string();
+        assert!(
+            e.contains(r#"invalid mirror: unsupported scheme "" in "m.example.com""#),
+            "{e}"
+        );
+        let (_d, c) = with_file(&[], r#"{"registry-mirrors":["http://127.0.0.1:5001"]}"#);
+        assert_eq!(c.unwrap().registry_mirrors, vec!["http://127.0.0.1:5001/"]);
+        let (_d, r) = with_file(&[], r#"{"registry-mirrors":["https://m.example.com/v2/"]}"#);
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            r#"merged configuration validation from file and command line flags failed: invalid mirror: path, query, or fragment at end of the URI "https://m.example.com/v2/""#
+        );
+        let (_d, r) = with_file(
+            &["--registry-mirror", "https://a.example.com"],
+            r#"{"registry-mirrors":["https://b.example.com"]}"#,
+        );
+        assert!(matches!(r, Err(DaemonError::ConflictingDirectives(_))));
+        let c = merge(cli(&[]), FileConfig::default()).unwrap();
+        assert_eq!(c.certs_dir, PathBuf::from("/etc/berth/certs.d"));
+        let c = merge(cli(&["--certs-dir", "/tmp/c"]), FileConfig::default()).unwrap();
+        assert_eq!(c.certs_dir, PathBuf::from("/tmp/c"));
     }
 
     #[test]

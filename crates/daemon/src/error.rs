@@ -73,6 +73,9 @@ pub enum DaemonError {
         "the following directives are specified both as a flag and in the configuration file: {0}"
     )]
     ConflictingDirectives(String),
+    /// A configuration value that fails validation (moby's wording: an invalid mirror).
+    #[error("merged configuration validation from file and command line flags failed: {0}")]
+    InvalidConfig(String),
     /// A `-H` value berthd cannot listen on.
     #[error("invalid host {host}: {reason}")]
     InvalidHost { host: String, reason: &'static str },
@@ -115,6 +118,7 @@ impl DaemonError {
             | Self::ConfigParse { .. }
             | Self::UnknownDirectives(_)
             | Self::ConflictingDirectives(_)
+            | Self::InvalidConfig(_)
             | Self::InvalidHost { .. }
             | Self::Listen { .. }
             | Self::PidFile { .. }

@@ -81,6 +81,10 @@ async fn start(cli: Cli) -> anyhow::Result<()> {
         network,
     })?;
     engine.set_insecure_registries(config.insecure_registries.clone());
+    engine.set_registry_settings(engine::RegistrySettings {
+        mirrors: config.registry_mirrors.clone(),
+        certs_dir: Some(config.certs_dir.clone()),
+    });
     let engine = Arc::new(engine);
     server::write_pidfile(&config.pidfile)?;
 

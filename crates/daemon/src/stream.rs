@@ -34,10 +34,17 @@ struct JsonMessage {
     error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// moby's `JSONProgress`: zero fields are left out, so a status tied to an ID carries `{}`.
+#[derive(Debug, Default, Serialize)]
 struct ProgressDetail {
+    #[serde(skip_serializing_if = "is_zero")]
     current: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     total: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize)]
@@ -67,8 +74,11 @@ fn event_line(event: ProgressEvent) -> Bytes {
             id: Some(id),
             ..Default::default()
         },
+        // A layer's status carries an empty `progressDetail`, as moby's: the docker CLI then
+        // redraws that layer's line in place on a terminal instead of adding one.
         ProgressEvent::Status { id, status } => JsonMessage {
             status: Some(status),
+            progress_detail: id.as_ref().map(|_| ProgressDetail::default()),
             id,
             ..Default::default()
         },
@@ -223,6 +233,20 @@ mod tests {
             &l[..],
             b"{\"aux\":{\"Tag\":\"latest\"},\"progressDetail\":{}}\n"
         );
+        // A layer's status carries `progressDetail: {}`; a status without an ID none.
+        let l = event_line(ProgressEvent::Status {
+            id: Some("abc".into()),
+            status: "Pull complete".into(),
+        });
+        assert_eq!(
+            &l[..],
+            b"{\"status\":\"Pull complete\",\"progressDetail\":{},\"id\":\"abc\"}\n"
+        );
+        let l = event_line(ProgressEvent::Status {
+            id: None,
+            status: "Digest: sha256:1".into(),
+        });
+        assert_eq!(&l[..], b"{\"status\":\"Digest: sha256:1\"}\n");
         let l = event_line(ProgressEvent::Stream("Loaded image: bb:latest\n".into()));
         assert_eq!(&l[..], b"{\"stream\":\"Loaded image: bb:latest\\n\"}\n");
         let l = error_line(&EngineError::NoSuchContainer("x".into()));

@@ -50,7 +50,10 @@ mod networks;
 mod networks_ops;
 mod progress;
 mod pull;
+mod pull_all;
 mod push;
+mod registry_config;
+mod search;
 mod system;
 mod volumes_ops;
 
@@ -79,6 +82,8 @@ pub use progress::{ByteStream, ProgressEvent, ProgressStream};
 pub use pull::PullRequest;
 pub use push::PushRequest;
 pub use registry::client::Credentials as RegistryCredentials;
+pub use registry_config::RegistrySettings;
+pub use search::SearchRequest;
 pub use system::ENGINE_VERSION;
 
 /// How to open an [`Engine`].
@@ -136,13 +141,14 @@ impl Engine {
             networks,
         )?;
         let events = Arc::clone(&containers.events);
+        let registries = pull::Registries::with_metadata_dir(data_root.join("distribution"));
         Ok(Self {
             config,
             id,
             images,
             containers,
             events,
-            registries: pull::Registries::default(),
+            registries,
             _lock: lock,
         })
     }

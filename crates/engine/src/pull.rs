@@ -29,11 +29,23 @@ pub struct PullRequest {
 /// The engine's registry client, built on first use.
 #[derive(Debug, Default)]
 pub(crate) struct Registries {
-    insecure: Mutex<Vec<String>>,
+    pub(crate) insecure: Mutex<Vec<String>>,
     client: OnceLock<Client>,
+    /// Where the client keeps distribution metadata (`<data-root>/distribution`).
+    metadata_dir: Option<std::path::PathBuf>,
+    /// Mirrors and certs.d (see `registry_config.rs`).
+    pub(crate) settings: Mutex<crate::registry_config::RegistrySettings>,
 }
 
 impl Registries {
+    /// Registries whose client persists distribution metadata under `dir`.
+    pub(crate) fn with_metadata_dir(dir: std::path::PathBuf) -> Self {
+        Self {
+            metadata_dir: Some(dir),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn client(&self) -> Result<Client> {
         if let Some(c) = self.client.get() {
             return Ok(c.clone());
@@ -44,6 +56,12 @@ impl Registries {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            metadata_dir: self.metadata_dir.clone(),
+            ..self
+                .settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .options()
         };
         let c = Client::new(opts)?;
         Ok(self.client.get_or_init(|| c).clone())
@@ -133,9 +151,10 @@ impl Engine {
             domain: reference.domain().to_string(),
             repository: reference.path().to_string(),
             reference: reference_str,
-            display: reference.to_string(),
+            display: reference.familiar_string(),
             platform,
             credentials: req.credentials,
+            unpack_into: Some(self.images.snapshots().clone()),
         };
         let (tx, rx) = mpsc::channel(64);
         let images = Arc::clone(&self.images);

@@ -1,7 +1,7 @@
 //! `docker push` (`POST /images/{name}/push?tag=`): finds the local image(s), hands config and
 //! diff IDs to the registry client, and words the progress as Docker does (`The push refers
 //! to repository [...]`, `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`,
-//! `<tag>: digest: … size: …` and the `aux` result).
+//! `Mounted from …`, `<tag>: digest: … size: …` and the `aux` result).
 //!
 //! Knows nothing of HTTP (the daemon decodes `X-Registry-Auth`).
 
@@ -44,6 +44,7 @@ fn progress(ev: PushEvent) -> ProgressEvent {
         },
         PushEvent::Pushed { id } => status(id, "Pushed"),
         PushEvent::Exists { id } => status(id, "Layer already exists"),
+        PushEvent::Mounted { id, from } => status(id, &format!("Mounted from {from}")),
     }
 }
 
@@ -191,6 +192,16 @@ mod tests {
             ProgressEvent::Status {
                 id: Some("abc".into()),
                 status: "Layer already exists".into()
+            }
+        );
+        assert_eq!(
+            progress(PushEvent::Mounted {
+                id: "abc".into(),
+                from: "library/busybox".into()
+            }),
+            ProgressEvent::Status {
+                id: Some("abc".into()),
+                status: "Mounted from library/busybox".into()
             }
         );
         assert!(matches!(

@@ -45,6 +45,7 @@ impl Engine {
         info.containers_paused = Some(count(&|s| s == "paused"));
         info.containers_stopped = Some(count(&|s| s != "running" && s != "paused"));
         info.n_events_listener = Some(i64::try_from(self.events.listeners()).unwrap_or(0));
+        info.registry_config = Some(self.registry_service_config());
         Ok(info)
     }
 

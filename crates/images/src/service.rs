@@ -498,6 +498,12 @@ impl ImageService {
         &self.content
     }
 
+    /// The snapshotter (`<data-root>/snapshots`): a pull may unpack verified layers into it
+    /// ahead of [`ImageService::create_from_content`], which then finds them unpacked.
+    pub fn snapshots(&self) -> &Snapshotter {
+        &self.snaps
+    }
+
     /// Makes an image of a config whose layer tars (by diff ID) are in the content store:
     /// unpacks, records, tags with `tag` and records `repo_digest` (`name@sha256:…`).
     pub fn create_from_content(

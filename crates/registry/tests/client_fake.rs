@@ -1,6 +1,7 @@
 //! The pull client against a tiny fake registry (plain HTTP on 127.0.0.1, one thread):
-//! platform selection in an index, a wrong layer digest, an oversized manifest, endless 401s
-//! and a cross-host redirect. No root, no network beyond loopback.
+//! platform selection in an index, a wrong layer digest, an oversized manifest, endless 401s,
+//! a cross-host redirect, truncated and drip-fed blobs, a lying `Content-Length`, a resumed
+//! pull and unpacking while downloading. No root, no network beyond loopback.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -68,16 +69,36 @@ fn handle(
         .unwrap()
         .push((path.clone(), headers.get("authorization").cloned()));
     let (code, extra, body) = handler(&path, &headers);
-    let mut head = format!(
-        "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in extra {
+    // Pseudo headers steer misbehaviour: `X-Fake-Length` is announced instead of the body's
+    // length; `X-Fake-Drip: <ms>` sends the body a byte at a time, that far apart.
+    let fake = |name: &str| {
+        extra
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    };
+    let length = fake("X-Fake-Length").unwrap_or(body.len() as u64);
+    let drip = fake("X-Fake-Drip");
+    let mut head =
+        format!("HTTP/1.1 {code} X\r\nContent-Length: {length}\r\nConnection: close\r\n");
+    for (k, v) in extra.iter().filter(|(k, _)| !k.starts_with("X-Fake-")) {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(&body);
+    match drip {
+        Some(ms) => {
+            for b in &body {
+                if conn.write_all(std::slice::from_ref(b)).is_err() {
+                    return; // the client gave up
+                }
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+        }
+        None => {
+            let _ = conn.write_all(&body);
+        }
+    }
 }
 
 /// A one-file layer: (gzip bytes, diff ID).
@@ -177,6 +198,7 @@ fn request(addr: &str, reference: &str) -> PullRequest {
         display: format!("{addr}/test/img:{reference}"),
         platform: Some(Platform::parse("linux/amd64").unwrap()),
         credentials: None,
+        unpack_into: None,
     }
 }
 
@@ -501,4 +523,270 @@ async fn transient_failures_are_retried_then_given_up() {
         .count();
     assert_eq!(after - before, 4, "bounded retries");
     assert!(store.list().unwrap().is_empty());
+}
+
+/// How often `path` was asked for.
+fn asked(seen: &Seen, path: &str) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .count()
+}
+
+/// Nothing but committed blobs: no ingest left behind.
+fn no_ingest(dir: &std::path::Path) {
+    let ingest: Vec<_> = std::fs::read_dir(dir.join("ingest")).unwrap().collect();
+    assert!(ingest.is_empty(), "no partial ingest left: {ingest:?}");
+}
+
+#[tokio::test]
+async fn truncated_blob_is_retried_then_refused() {
+    let img = image(None);
+    let layer_path = format!("/v2/test/img/blobs/{}", Digest::of(&img.layer));
+    let digest = Digest::of(&img.layer);
+    let full = img.layer.len();
+    let inner = registry_for(img);
+    let lp = layer_path.clone();
+    // The whole length is announced, half the bytes are sent, then the connection closes.
+    let (addr, seen) = serve(move |path, headers| {
+        let (code, mut extra, body) = inner(path, headers);
+        if path == lp {
+            extra.push(("X-Fake-Length".into(), full.to_string()));
+            return (code, extra, body[..full / 2].to_vec());
+        }
+        (code, extra, body)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let (r, events) = pull(&store, &request(&addr, "latest")).await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains(&digest.to_string()) || err.contains("blobs"),
+        "{err}"
+    );
+    assert_eq!(asked(&seen, &layer_path), 4, "bounded retries");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::Retrying { .. })),
+        "{events:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(
+        store.list().unwrap().is_empty(),
+        "nothing unverified stored"
+    );
+    no_ingest(dir.path());
+}
+
+#[tokio::test]
+async fn lying_content_length_is_refused() {
+    let img = image(None);
+    let digest = Digest::of(&img.layer);
+    let layer_path = format!("/v2/test/img/blobs/{digest}");
+    let size = img.layer.len();
+    let inner = registry_for(img);
+    let lp = layer_path.clone();
+    // More bytes announced (and sent) than the manifest's descriptor says.
+    let (addr, seen) = serve(move |path, headers| {
+        let (code, extra, mut body) = inner(path, headers);
+        if path == lp {
+            body.extend_from_slice(&[0u8; 100]);
+        }
+        (code, extra, body)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let (r, _) = pull(&store, &request(&addr, "latest")).await;
+    let err = r.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "blob {digest}: the registry announced {} bytes, the manifest says {size}",
+            size + 100
+        )
+    );
+    assert_eq!(asked(&seen, &layer_path), 1, "a lie is not retried");
+    assert!(store.list().unwrap().is_empty());
+    no_ingest(dir.path());
+}
+
+#[tokio::test]
+async fn drip_fed_blob_is_abandoned_in_bounded_time() {
+    let img = image(None);
+    let digest = Digest::of(&img.layer);
+    let layer_path = format!("/v2/test/img/blobs/{digest}");
+    let inner = registry_for(img);
+    let lp = layer_path.clone();
+    // One byte every 100 ms (10 bytes/s) against a floor of 1000 bytes/s after 1 s.
+    let (addr, seen) = serve(move |path, headers| {
+        let (code, mut extra, body) = inner(path, headers);
+        if path == lp {
+            extra.push(("X-Fake-Drip".into(), "100".into()));
+        }
+        (code, extra, body)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let client = Client::new(ClientOptions::default())
+        .unwrap()
+        .with_transfer_floor(1000, std::time::Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let r = client
+        .pull(&store, &request(&addr, "latest"), &|_| {})
+        .await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains(&digest.to_string()) && err.contains("slower than 1000 bytes/s"),
+        "{err}"
+    );
+    assert_eq!(asked(&seen, &layer_path), 4, "bounded retries");
+    // Four attempts of ~1 s each plus the back-off between them.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(store.list().unwrap().is_empty());
+    no_ingest(dir.path());
+}
+
+/// Each layer's gzip bytes and diff ID, the config and the manifest.
+type TwoLayers = (Vec<(Vec<u8>, Digest)>, Vec<u8>, Vec<u8>);
+
+/// A two-layer image whose second layer the registry can be made to refuse.
+fn two_layers() -> TwoLayers {
+    let layers: Vec<_> = [("a", &b"first\n"[..]), ("b", &b"second\n"[..])]
+        .iter()
+        .map(|(name, data)| {
+            let mut tar = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, *data).unwrap();
+            let plain = tar.into_inner().unwrap();
+            let diff = Digest::of(&plain);
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&plain).unwrap();
+            (gz.finish().unwrap(), diff)
+        })
+        .collect();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}","{}"]}}}}"#,
+        layers[0].1, layers[1].1
+    )
+    .into_bytes();
+    let descs: Vec<String> = layers
+        .iter()
+        .map(|(gz, _)| {
+            format!(
+                r#"{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{}"}}"#,
+                gz.len(),
+                Digest::of(gz)
+            )
+        })
+        .collect();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{}"}},"layers":[{}]}}"#,
+        config.len(),
+        Digest::of(&config),
+        descs.join(",")
+    )
+    .into_bytes();
+    (layers, config, manifest)
+}
+
+#[tokio::test]
+async fn interrupted_pull_resumes_without_refetching_and_unpacks_on_the_way() {
+    let (layers, config, manifest) = two_layers();
+    let paths: Vec<String> = layers
+        .iter()
+        .map(|(gz, _)| format!("/v2/test/img/blobs/{}", Digest::of(gz)))
+        .collect();
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let b2 = Arc::clone(&broken);
+    let (p2, l2, c2) = (paths.clone(), layers.clone(), config.clone());
+    let cfg_path = format!("/v2/test/img/blobs/{}", Digest::of(&config));
+    let (addr, seen) = serve(move |path, _| {
+        let ct = "application/vnd.docker.distribution.manifest.v2+json";
+        match path {
+            "/v2/" => (200, vec![], vec![]),
+            "/v2/test/img/manifests/latest" => (
+                200,
+                vec![("Content-Type".into(), ct.into())],
+                manifest.clone(),
+            ),
+            p if p == cfg_path => (200, vec![], c2.clone()),
+            p if p == p2[0] => (200, vec![], l2[0].0.clone()),
+            p if p == p2[1] && !b2.load(std::sync::atomic::Ordering::SeqCst) => {
+                (200, vec![], l2[1].0.clone())
+            }
+            // Refused for good (not retried): the pull stops here.
+            _ => (
+                404,
+                vec![],
+                br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec(),
+            ),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(&dir.path().join("content")).unwrap();
+    let snaps = storage::Snapshotter::open(&dir.path().join("snapshots")).unwrap();
+    let mut req = request(&addr, "latest");
+    req.unpack_into = Some(snaps.clone());
+    let (r, _) = pull(&store, &req).await;
+    r.unwrap_err();
+    // The verified first layer stays, in the store and unpacked; nothing of the second.
+    let (d0, d1) = (&layers[0].1, &layers[1].1);
+    assert!(store.exists(d0));
+    assert!(!store.exists(d1));
+    assert_eq!(
+        std::fs::read(snaps.fs_path(d0).join("a")).unwrap(),
+        b"first\n"
+    );
+    let chain1 = storage::Snapshotter::chain_id(Some(d0), d1);
+    assert!(snaps.get(&chain1).is_none());
+
+    // The registry is fixed: the second pull fetches only the missing layer.
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let first_asks = asked(&seen, &paths[0]);
+    let (r, _) = pull(&store, &req).await;
+    let p = r.unwrap();
+    assert_eq!(p.fetched.len(), 1);
+    assert_eq!(asked(&seen, &paths[0]), first_asks, "not refetched");
+    assert!(store.exists(d1));
+    // Unpacked on the way, under its chain ID, with nothing temporary left.
+    assert_eq!(
+        std::fs::read(snaps.fs_path(&chain1).join("b")).unwrap(),
+        b"second\n"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    no_ingest(&dir.path().join("content"));
+}
+
+#[tokio::test]
+async fn wrong_layer_digest_unpacks_nothing() {
+    let liar = Digest::of(b"not the layer");
+    let img = image(Some(&liar));
+    let diff = img.diff.clone();
+    let (addr, _) = serve(registry_for(img));
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(&dir.path().join("content")).unwrap();
+    let snaps = storage::Snapshotter::open(&dir.path().join("snapshots")).unwrap();
+    let mut req = request(&addr, "latest");
+    req.unpack_into = Some(snaps.clone());
+    let (r, _) = pull(&store, &req).await;
+    r.unwrap_err();
+    assert!(snaps.get(&diff).is_none());
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "no staged snapshot left: {left:?}");
 }

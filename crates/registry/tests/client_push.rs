@@ -111,6 +111,7 @@ async fn push_then_pull_back() {
                 display: format!("{addr}/t/img:v1"),
                 platform: None,
                 credentials: None,
+                unpack_into: None,
             },
             &|_| {},
         )

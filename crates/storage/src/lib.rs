@@ -21,4 +21,4 @@ pub mod upper_tar;
 pub use content::{ContentStore, Ingest, IngestWriter};
 pub use digest::Digest;
 pub use error::{Result, StorageError};
-pub use snapshots::{SnapshotInfo, Snapshotter};
+pub use snapshots::{SnapshotInfo, Snapshotter, Staged};

@@ -108,53 +108,28 @@ impl Snapshotter {
         if let Some(info) = self.get(&chain_id) {
             return Ok(info);
         }
+        self.stage(parent, diff_id, layer)?.publish()
+    }
+
+    /// Unpacks `layer` into a temporary directory without publishing it: the caller checks
+    /// the layer's digest meanwhile (a registry pull unpacks while it downloads) and then
+    /// [`Staged::commit`]s it, or drops it, which removes it.
+    pub fn stage(
+        &self,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        layer: impl Read,
+    ) -> Result<Staged> {
+        let chain_id = Self::chain_id(parent, diff_id);
         let tmp_name = format!("{TMP_PREFIX}{}", random_hex());
-        let tmp = self.root.join(&tmp_name);
-        let result = self.unpack_into(&tmp, &chain_id, parent, diff_id, layer);
-        let cleanup = || {
-            if let Err(e) = self
-                .dir_root()
-                .and_then(|r| r.remove_all(Path::new(&tmp_name)).map_err(Into::into))
-            {
-                tracing::warn!(path = %tmp.display(), "removing snapshot temporary: {e}");
-            }
+        let mut staged = Staged {
+            snaps: self.clone(),
+            tmp_name,
+            info: None,
         };
-        let info = match result {
-            Ok(info) => info,
-            Err(e) => {
-                cleanup();
-                return Err(e);
-            }
-        };
-        let target = self.root.join(chain_id.hex());
-        match std::fs::rename(&tmp, &target) {
-            Ok(()) => {
-                fsync_dir(&self.root)?;
-                Ok(info)
-            }
-            // Another process committed it first: keep theirs.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
-                ) =>
-            {
-                cleanup();
-                self.get(&chain_id).ok_or(StorageError::Io {
-                    op: "commit snapshot",
-                    path: target,
-                    source: e,
-                })
-            }
-            Err(e) => {
-                cleanup();
-                Err(StorageError::Io {
-                    op: "commit snapshot",
-                    path: target,
-                    source: e,
-                })
-            }
-        }
+        let tmp = self.root.join(&staged.tmp_name);
+        staged.info = Some(self.unpack_into(&tmp, &chain_id, parent, diff_id, layer)?);
+        Ok(staged)
     }
 
     fn unpack_into(
@@ -233,6 +208,94 @@ impl Snapshotter {
         }
         out.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
         Ok(out)
+    }
+}
+
+/// An unpacked layer not yet published under its chain ID (see [`Snapshotter::stage`]).
+/// Dropping it removes its files.
+#[derive(Debug)]
+pub struct Staged {
+    snaps: Snapshotter,
+    tmp_name: String,
+    /// `None` only once published (or while unpacking failed).
+    info: Option<SnapshotInfo>,
+}
+
+impl Staged {
+    /// The chain ID it will be published under.
+    pub fn chain_id(&self) -> Option<&Digest> {
+        self.info.as_ref().map(|i| &i.chain_id)
+    }
+
+    /// Publishes the snapshot under its chain ID; if that chain was committed meanwhile,
+    /// keeps the committed one and removes this copy. Returns the committed info.
+    pub fn commit(self) -> Result<SnapshotInfo> {
+        let chain = self.chain_id().cloned();
+        let Some(chain) = chain else {
+            return Err(StorageError::InvalidArchive(
+                "snapshot was not unpacked".into(),
+            ));
+        };
+        let _guard = self.snaps.locks.lock(chain.hex());
+        if let Some(info) = self.snaps.get(&chain) {
+            return Ok(info); // dropping `self` removes the copy
+        }
+        self.publish()
+    }
+
+    /// Renames the temporary into place; the caller holds the chain's lock.
+    fn publish(mut self) -> Result<SnapshotInfo> {
+        let Some(info) = self.info.take() else {
+            return Err(StorageError::InvalidArchive(
+                "snapshot was not unpacked".into(),
+            ));
+        };
+        let root = &self.snaps.root;
+        let target = root.join(info.chain_id.hex());
+        match std::fs::rename(root.join(&self.tmp_name), &target) {
+            Ok(()) => {
+                self.tmp_name.clear(); // nothing left to remove
+                fsync_dir(root)?;
+                Ok(info)
+            }
+            // Another process committed it first: keep theirs.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                self.snaps.get(&info.chain_id).ok_or(StorageError::Io {
+                    op: "commit snapshot",
+                    path: target,
+                    source: e,
+                })
+            }
+            Err(e) => Err(StorageError::Io {
+                op: "commit snapshot",
+                path: target,
+                source: e,
+            }),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.tmp_name.is_empty() {
+            return;
+        }
+        let path = self.snaps.root.join(&self.tmp_name);
+        if !path.exists() {
+            return;
+        }
+        if let Err(e) = self
+            .snaps
+            .dir_root()
+            .and_then(|r| r.remove_all(Path::new(&self.tmp_name)).map_err(Into::into))
+        {
+            tracing::warn!(path = %path.display(), "removing snapshot temporary: {e}");
+        }
     }
 }
 
@@ -354,6 +417,40 @@ mod tests {
         std::fs::create_dir_all(root.join("tmp-stale/fs/d")).unwrap();
         let _s = Snapshotter::open(&root).unwrap();
         assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn staged_snapshots_are_published_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("snapshots");
+        let s = Snapshotter::open(&root).unwrap();
+        let layer = tar_with(&[("a", b"1")]);
+        let diff = Digest::of(&layer);
+
+        // Dropped: nothing published, nothing left.
+        let staged = s.stage(None, &diff, layer.as_slice()).unwrap();
+        assert_eq!(staged.chain_id(), Some(&diff));
+        assert_eq!(s.get(&diff), None);
+        drop(staged);
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+
+        // Committed: published under its chain ID.
+        let info = s
+            .stage(None, &diff, layer.as_slice())
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(s.get(&diff), Some(info.clone()));
+        assert_eq!(std::fs::read(s.fs_path(&diff).join("a")).unwrap(), b"1");
+
+        // A second copy of a committed chain keeps the first and leaves no temporary.
+        let again = s
+            .stage(None, &diff, layer.as_slice())
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(again, info);
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
     }
 
     #[test]

@@ -89,7 +89,18 @@ impl TestDaemon {
             .tempdir_in("/tmp")
             .expect("tempdir");
         let data_root = dir.path().join("root");
-        Self::start_in(dir, data_root, extra)
+        Self::start_in(dir, data_root, extra, &[])
+    }
+
+    /// Starts berthd with extra flags and environment variables (e.g. `HTTPS_PROXY` pointing
+    /// at a closed port, so anything beyond loopback fails at once, whatever the network).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let data_root = dir.path().join("root");
+        Self::start_in(dir, data_root, extra, env)
     }
 
     /// Starts berthd on an existing data root (e.g. to test restarts), in a new temp dir.
@@ -98,10 +109,15 @@ impl TestDaemon {
             .prefix("berth-e2e-")
             .tempdir_in("/tmp")
             .expect("tempdir");
-        Self::start_in(dir, data_root.to_path_buf(), extra)
+        Self::start_in(dir, data_root.to_path_buf(), extra, &[])
     }
 
-    fn start_in(dir: tempfile::TempDir, data_root: PathBuf, extra: &[&str]) -> Self {
+    fn start_in(
+        dir: tempfile::TempDir,
+        data_root: PathBuf,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let socket = dir.path().join("berth.sock");
         let exec_root = dir.path().join("exec");
         // An empty daemon.json of its own, so the host's /etc/berth/daemon.json never applies.
@@ -121,6 +137,7 @@ impl TestDaemon {
             .arg("--config-file")
             .arg(&config)
             .args(&flags)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("berthd.log")).expect("log file"))

@@ -6,6 +6,7 @@
 pub mod daemon;
 pub mod fixtures;
 pub mod pty;
+pub mod registry;
 
 /// Skips the calling test unless `BERTH_TEST_ROOT=1`; fails it if that is set without root.
 ///

@@ -8,6 +8,7 @@ mod create;
 mod df;
 mod events;
 mod images;
+mod layer_bars;
 mod login;
 mod network;
 mod prune;
@@ -15,6 +16,7 @@ mod ps;
 mod pull;
 mod push;
 mod run;
+mod search;
 mod stats;
 mod stream;
 mod system;
@@ -88,6 +90,8 @@ pub(crate) enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(login::LogoutArgs),
+    /// Search Docker Hub for images
+    Search(search::SearchArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -402,6 +406,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::push(&client, &a).await,
         Command::Login(a) => login::login(&client, &a).await,
         Command::Logout(a) => login::logout(&a),
+        Command::Search(a) => search::search(&client, &a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             archive::save(&client, &a).await
         }

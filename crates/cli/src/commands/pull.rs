@@ -7,8 +7,8 @@ use bollard::query_parameters::CreateImageOptions;
 use clap::Args;
 use futures_util::StreamExt;
 
-use super::archive::MessageDisplay;
 use super::images::{normalize_name, split_reference};
+use super::layer_bars::LayerDisplay;
 use crate::client::{CliError, Client};
 
 #[derive(Debug, Args)]
@@ -28,28 +28,30 @@ pub(crate) struct PullArgs {
 
 /// `berth pull`.
 pub(crate) async fn pull(client: &Client, args: &PullArgs) -> Result<(), CliError> {
-    if args.all_tags {
+    let (name, tag, digest) = split_reference(&args.name);
+    if args.all_tags && (tag.is_some() || digest.is_some()) {
+        // docker's words.
         return Err(CliError::Message(
-            "berth: --all-tags is not supported yet".into(),
+            "tag can't be used with --all-tags/-a".into(),
         ));
     }
-    let (name, tag, digest) = split_reference(&args.name);
-    if tag.is_none() && digest.is_none() && !args.quiet {
+    if tag.is_none() && digest.is_none() && !args.quiet && !args.all_tags {
         println!("Using default tag: latest");
     }
     let opts = CreateImageOptions {
         from_image: Some(normalize_name(&name)),
-        tag: Some(
+        // No tag at all asks the daemon for every tag (`-a`).
+        tag: (!args.all_tags).then(|| {
             digest
                 .clone()
                 .or(tag.clone())
-                .unwrap_or_else(|| "latest".to_string()),
-        ),
+                .unwrap_or_else(|| "latest".to_string())
+        }),
         platform: args.platform.clone().unwrap_or_default(),
         ..Default::default()
     };
-    let terminal = std::io::stdout().is_terminal();
-    let mut display = MessageDisplay::new(std::io::stdout().lock(), terminal);
+    // Per-layer bars on a terminal, docker's plain lines elsewhere.
+    let mut display = LayerDisplay::new(std::io::stdout().is_terminal());
     let normalized = normalize_name(&name);
     let credentials = super::login::stored_credentials(super::login::domain_of(&normalized)).map(
         |(username, password, serveraddress)| bollard::auth::DockerCredentials {
@@ -73,6 +75,7 @@ pub(crate) async fn pull(client: &Client, args: &PullArgs) -> Result<(), CliErro
     let full = match (tag, digest) {
         (_, Some(d)) => format!("{name}@{d}"),
         (Some(t), None) => format!("{name}:{t}"),
+        (None, None) if args.all_tags => name,
         (None, None) => format!("{name}:latest"),
     };
     println!("{}", display_name(&full));

@@ -6,8 +6,9 @@ use std::io::IsTerminal;
 
 use clap::Args;
 
-use super::archive::{JsonMessage, MessageDisplay};
+use super::archive::JsonMessage;
 use super::images::{normalize_name, split_reference};
+use super::layer_bars::LayerDisplay;
 use crate::client::{CliError, Client};
 
 #[derive(Debug, Args)]
@@ -110,8 +111,7 @@ pub(crate) async fn push(client: &Client, args: &PushArgs) -> Result<(), CliErro
     let (_, body) = crate::raw::post_raw(client, &path, &headers, None).await?;
     let (msgs, error) = messages(&body)?;
     if !args.quiet {
-        let terminal = std::io::stdout().is_terminal();
-        let mut display = MessageDisplay::new(std::io::stdout().lock(), terminal);
+        let mut display = LayerDisplay::new(std::io::stdout().is_terminal());
         for m in &msgs {
             display.show(m)?;
         }

@@ -86,6 +86,7 @@ async fn get_images(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     params: Params,
+    headers: HeaderMap,
 ) -> Result<Response> {
     match get_op(&rest) {
         GetOp::List => {
@@ -110,9 +111,7 @@ async fn get_images(
             save(&engine, names).await
         }
         GetOp::SaveOne(name) => save(&engine, vec![name.to_string()]).await,
-        GetOp::Search => Err(DaemonError::NotImplemented {
-            what: "searching registries (GET /images/search)".into(),
-        }),
+        GetOp::Search => super::search::search(&engine, &params, &headers).await,
         GetOp::Unknown => Err(DaemonError::PageNotFound),
     }
 }

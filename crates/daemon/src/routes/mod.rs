@@ -10,6 +10,7 @@ mod hijack;
 mod images;
 mod networks;
 mod pull;
+mod search;
 mod stats;
 mod stubs;
 mod system;

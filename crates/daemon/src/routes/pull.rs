@@ -22,7 +22,7 @@ struct AuthConfig {
 
 /// Decodes `X-Registry-Auth`; anything unusable (the CLI sends `e30=` for "none") is no
 /// credentials, as moby treats it.
-fn credentials(headers: &HeaderMap) -> Option<RegistryCredentials> {
+pub(super) fn credentials(headers: &HeaderMap) -> Option<RegistryCredentials> {
     let raw = headers.get("x-registry-auth")?.to_str().ok()?.trim();
     let trimmed = raw.trim_end_matches('=');
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -47,7 +47,8 @@ pub(super) async fn pull(
         platform: params.str("platform"),
         credentials: credentials(headers),
     };
-    let rx = engine.images_pull(req)?;
+    // `docker pull -a` sends no tag: every tag then.
+    let rx = engine.images_pull_all(req)?;
     Ok(progress_response(rx).await)
 }
 

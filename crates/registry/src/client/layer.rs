@@ -4,7 +4,9 @@
 //! size matched the manifest's descriptor. A failed or lying download leaves nothing behind.
 //!
 //! The network side is async; hashing, decompressing and writing run on a blocking thread fed
-//! through a bounded channel.
+//! through a bounded channel. When the caller hands in a snapshotter, the decompressed bytes
+//! are also unpacked into a staged snapshot on a second thread while the download runs; the
+//! snapshot is published only after the layer verified, and dropped (removed) otherwise.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -12,13 +14,20 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use storage::digest::Hasher;
-use storage::{ContentStore, Digest, Ingest, StorageError};
+use storage::{ContentStore, Digest, Ingest, Snapshotter, Staged, StorageError};
 use tokio::sync::mpsc;
 
 use super::PullEvent;
 use super::manifest::Descriptor;
 use super::session::{ATTEMPTS, Session, backoff};
 use crate::{RegistryError, Result};
+
+/// Where a downloaded layer is also unpacked: the snapshotter and the parent's chain ID.
+#[derive(Debug, Clone)]
+pub(crate) struct UnpackTo {
+    pub(crate) snaps: Snapshotter,
+    pub(crate) parent: Option<Digest>,
+}
 
 /// Progress is reported at most this often per layer.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -30,13 +39,15 @@ pub(crate) async fn fetch(
     content: &ContentStore,
     desc: &Descriptor,
     diff_id: &Digest,
+    unpack: Option<&UnpackTo>,
+    floor: TransferFloor,
     events: &(dyn Fn(PullEvent) + Sync),
 ) -> Result<()> {
     let id = desc.digest.short().to_string();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match fetch_once(session, content, desc, diff_id, &id, events).await {
+        match fetch_once(session, content, desc, diff_id, unpack, floor, events).await {
             Err(RegistryError::Transport(msg)) if attempt < ATTEMPTS => {
                 let wait = backoff(attempt);
                 tracing::debug!(layer = %desc.digest, error = %msg, attempt, "retrying layer");
@@ -56,15 +67,19 @@ async fn fetch_once(
     content: &ContentStore,
     desc: &Descriptor,
     diff_id: &Digest,
-    id: &str,
+    unpack: Option<&UnpackTo>,
+    floor: TransferFloor,
     events: &(dyn Fn(PullEvent) + Sync),
 ) -> Result<()> {
+    let id = &*desc.digest.short().to_string();
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<bool>();
     let store = content.clone();
     let (digest, size, diff) = (desc.digest.clone(), desc.size, diff_id.clone());
-    let writer =
-        tokio::task::spawn_blocking(move || ingest(&store, rx, ready_tx, &digest, size, &diff));
+    let unpack = unpack.cloned();
+    let writer = tokio::task::spawn_blocking(move || {
+        ingest(&store, rx, ready_tx, &digest, size, &diff, unpack)
+    });
     let joined = |r: std::result::Result<Result<()>, tokio::task::JoinError>| {
         r.map_err(|_| RegistryError::Other(format!("writing layer {} failed", desc.digest)))?
     };
@@ -79,15 +94,25 @@ async fn fetch_once(
         }
         Err(_) => return joined(writer.await),
     }
-    let resp = session.blob(&desc.digest, 1).await?;
-    if let Some(len) = resp.content_length()
-        && len != desc.size
-    {
-        return Err(RegistryError::Protocol(format!(
-            "blob {}: the registry announced {len} bytes, the manifest says {}",
-            desc.digest, desc.size
-        )));
-    }
+    let opened = session
+        .blob(&desc.digest, 1)
+        .await
+        .and_then(|resp| match resp.content_length() {
+            Some(len) if len != desc.size => Err(RegistryError::Protocol(format!(
+                "blob {}: the registry announced {len} bytes, the manifest says {}",
+                desc.digest, desc.size
+            ))),
+            _ => Ok(resp),
+        });
+    let resp = match opened {
+        Ok(resp) => resp,
+        Err(e) => {
+            // The writer holds an ingest: let it see the end and clean up before answering.
+            drop(tx);
+            let _ = joined(writer.await);
+            return Err(e);
+        }
+    };
     let url = resp.url().to_string();
 
     let started = Instant::now();
@@ -101,7 +126,7 @@ async fn fetch_once(
                 RegistryError::Transport(format!("Get \"{url}\": reading blob: {e}"))
             })?;
             got += chunk.len() as u64;
-            too_slow(started, got, &desc.digest)?;
+            floor.check(started, got, &desc.digest)?;
             if got > size {
                 return Err(RegistryError::Protocol(format!(
                     "blob {}: more than the {size} bytes the manifest says",
@@ -142,19 +167,36 @@ async fn fetch_once(
     Ok(())
 }
 
-/// After a grace period, a download slower than this (bytes per second) is abandoned (and
-/// retried): a drip-feeding registry cannot hold a pull forever.
-const MIN_RATE: u64 = 1024;
-const GRACE: Duration = Duration::from_secs(30);
+/// After a grace period, a download slower than `bytes_per_sec` is abandoned (and retried): a
+/// drip-feeding registry cannot hold a pull forever.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TransferFloor {
+    pub(crate) bytes_per_sec: u64,
+    pub(crate) grace: Duration,
+}
 
-fn too_slow(started: Instant, got: u64, digest: &Digest) -> Result<()> {
-    let secs = started.elapsed().as_secs();
-    if started.elapsed() > GRACE && got < secs.saturating_mul(MIN_RATE) {
-        return Err(RegistryError::Transport(format!(
-            "blob {digest}: {got} bytes in {secs}s, slower than {MIN_RATE} bytes/s"
-        )));
+impl Default for TransferFloor {
+    fn default() -> Self {
+        Self {
+            bytes_per_sec: 1024,
+            grace: Duration::from_secs(30),
+        }
     }
-    Ok(())
+}
+
+impl TransferFloor {
+    fn check(&self, started: Instant, got: u64, digest: &Digest) -> Result<()> {
+        let elapsed = started.elapsed();
+        let floor = (elapsed.as_secs_f64() * self.bytes_per_sec as f64) as u64;
+        if elapsed > self.grace && got < floor {
+            return Err(RegistryError::Transport(format!(
+                "blob {digest}: {got} bytes in {}s, slower than {} bytes/s",
+                elapsed.as_secs(),
+                self.bytes_per_sec
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Reads the chunks the network side sends, hashing and counting them.
@@ -183,7 +225,58 @@ impl Read for ChanReader {
     }
 }
 
-/// The blocking half: decompress into an ingest, verify the compressed bytes, commit.
+/// Bytes handed from the decompressing thread to the unpacking one.
+const PIPE_CHUNK: usize = 256 << 10;
+
+/// Reads what the decompressing thread sends (the unpacking thread's side of the tee).
+struct PipeReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(b) => (self.cur, self.pos) = (b, 0),
+                Err(_) => return Ok(0), // the sender is done (or gave up)
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Copies the decompressed layer into the ingest and, while the unpacker keeps reading, into
+/// its pipe. An unpacker that stopped (it failed, or read to the end of the archive and left
+/// the padding) no longer gets bytes; the ingest always gets all of them.
+fn tee(
+    plain: &mut dyn Read,
+    w: &mut impl std::io::Write,
+    mut pipe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; PIPE_CHUNK];
+    loop {
+        let n = match plain.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        if let Some(tx) = &pipe
+            && tx.send(buf[..n].to_vec()).is_err()
+        {
+            pipe = None;
+        }
+    }
+}
+
+/// The blocking half: decompress into an ingest (and a staged snapshot when asked), verify
+/// the compressed bytes, commit.
 fn ingest(
     store: &ContentStore,
     rx: mpsc::Receiver<std::io::Result<Bytes>>,
@@ -191,6 +284,7 @@ fn ingest(
     digest: &Digest,
     size: u64,
     diff_id: &Digest,
+    unpack: Option<UnpackTo>,
 ) -> Result<()> {
     let mut w = match store.ingest(Some(diff_id))? {
         Ingest::Writer(w) => {
@@ -209,10 +303,39 @@ fn ingest(
         count: 0,
     };
     let layer_err = |e: std::io::Error| RegistryError::Protocol(format!("layer {digest}: {e}"));
-    {
-        let (_, mut plain) = storage::layer::decompress(&mut src)?;
-        std::io::copy(&mut plain, &mut w).map_err(layer_err)?;
-    }
+    // A chain already unpacked needs no second copy.
+    let unpack = unpack.filter(|u| {
+        u.snaps
+            .get(&Snapshotter::chain_id(u.parent.as_ref(), diff_id))
+            .is_none()
+    });
+    let staged: Option<storage::Result<Staged>> = std::thread::scope(|s| {
+        let (pipe, unpacker) = match &unpack {
+            Some(u) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+                let reader = PipeReader {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                };
+                let h = s.spawn(move || u.snaps.stage(u.parent.as_ref(), diff_id, reader));
+                (Some(tx), Some(h))
+            }
+            None => (None, None),
+        };
+        let copied = storage::layer::decompress(&mut src)
+            .map_err(RegistryError::from)
+            .and_then(|(_, mut plain)| tee(&mut plain, &mut w, pipe).map_err(layer_err));
+        // `tee` dropped the pipe: the unpacker sees the end and finishes.
+        let staged = unpacker.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(StorageError::InvalidArchive(
+                    "unpacking thread panicked".into(),
+                ))
+            })
+        });
+        copied.map(|()| staged)
+    })?;
     // Whatever the decompressor left unread (padding) still counts for the digest.
     std::io::copy(&mut src, &mut std::io::sink()).map_err(layer_err)?;
     let actual = std::mem::take(&mut src.hasher).finish();
@@ -235,5 +358,16 @@ fn ingest(
         )),
         other => other.into(),
     })?;
+    // Verified: publish the snapshot unpacked on the way. One that failed is left to the
+    // image service, which unpacks from the content store and reports the error itself.
+    match staged {
+        Some(Ok(st)) => {
+            if let Err(e) = st.commit() {
+                tracing::warn!(layer = %digest, "publishing the unpacked layer: {e}");
+            }
+        }
+        Some(Err(e)) => tracing::debug!(layer = %digest, "unpacking while downloading: {e}"),
+        None => {}
+    }
     Ok(())
 }

@@ -10,11 +10,16 @@
 //! This module knows nothing of image records, tags, the Engine API or the CLI.
 
 mod auth;
+mod certs;
 mod layer;
 mod login;
 pub mod manifest;
+mod metadata;
+mod mirrors;
 mod push;
+mod search;
 mod session;
+mod tags;
 
 use std::time::Duration;
 
@@ -22,8 +27,9 @@ use storage::{ContentStore, Digest};
 
 use manifest::Manifest;
 pub use manifest::Platform;
+pub use mirrors::validate_mirror;
 pub use push::{PushEvent, PushRequest, Pushed};
-use session::Session;
+pub use search::{SearchRequest, SearchResult};
 
 use crate::{RegistryError, Result};
 
@@ -55,6 +61,14 @@ pub struct ClientOptions {
     /// Registries (`host[:port]`) spoken to over plain HTTP (after HTTPS without certificate
     /// checks failed). Loopback registries are always insecure.
     pub insecure_registries: Vec<String>,
+    /// Where distribution metadata (which compressed blobs a layer is known under, and in
+    /// which repositories) persists; in memory only when `None`.
+    pub metadata_dir: Option<std::path::PathBuf>,
+    /// Docker Hub mirrors (validated by [`validate_mirror`]), tried in order before it.
+    pub mirrors: Vec<String>,
+    /// The certs.d directory (`<dir>/<host[:port]>/*.crt`, `*.cert` + `*.key`); none when
+    /// `None`.
+    pub certs_dir: Option<std::path::PathBuf>,
 }
 
 /// What to pull: a repository on a registry, by tag or digest. The caller normalises names
@@ -72,6 +86,9 @@ pub struct PullRequest {
     /// The platform wanted from a manifest list; the host's when `None`.
     pub platform: Option<Platform>,
     pub credentials: Option<Credentials>,
+    /// When set, each downloaded layer is also unpacked here while it downloads (published
+    /// once verified), so the image service finds the snapshots ready.
+    pub unpack_into: Option<storage::Snapshotter>,
 }
 
 /// What a pull reports as it goes. `id` is a layer's short (12 hex) compressed digest.
@@ -119,8 +136,12 @@ pub struct Client {
     http: reqwest::Client,
     insecure_http: reqwest::Client,
     opts: ClientOptions,
-    /// Layers gzipped for pushes: diff ID → (compressed digest, size).
-    compressed: push::CompressedCache,
+    /// Where layers are known to live compressed (pulls and pushes record, pushes ask).
+    metadata: std::sync::Arc<metadata::MetadataStore>,
+    /// Per-registry clients built from the certs.d directory.
+    certs: std::sync::Arc<certs::HostCerts>,
+    /// The slowest layer download tolerated.
+    floor: layer::TransferFloor,
 }
 
 fn builder() -> reqwest::ClientBuilder {
@@ -140,24 +161,40 @@ impl Client {
                 .danger_accept_invalid_certs(true)
                 .build()
                 .map_err(err)?,
+            metadata: std::sync::Arc::new(metadata::MetadataStore::new(opts.metadata_dir.clone())),
+            certs: std::sync::Arc::new(certs::HostCerts::new(opts.certs_dir.clone())),
             opts,
-            compressed: push::CompressedCache::default(),
+            floor: layer::TransferFloor::default(),
         })
     }
 
-    fn is_insecure(&self, domain: &str) -> bool {
-        session::is_loopback(domain) || self.opts.insecure_registries.iter().any(|r| r == domain)
+    /// After `grace`, a layer download slower than `bytes_per_sec` is abandoned (and retried,
+    /// boundedly). Defaults: 1024 bytes/s after 30 s.
+    pub fn with_transfer_floor(mut self, bytes_per_sec: u64, grace: Duration) -> Self {
+        self.floor = layer::TransferFloor {
+            bytes_per_sec,
+            grace,
+        };
+        self
     }
 
-    /// Pulls `req` into `content` (see the module docs); `events` hears about progress.
-    pub async fn pull(
+    /// Whether `domain` gets unverified TLS and plain HTTP: a listed insecure registry, or a
+    /// loopback one without a certs.d directory.
+    fn is_insecure(&self, domain: &str) -> bool {
+        self.opts.insecure_registries.iter().any(|r| r == domain)
+            || (session::is_loopback(domain) && !self.has_certs(domain))
+    }
+
+    /// Pulls `req` into `content` from `mirror` (a Docker Hub mirror's URL) or the
+    /// reference's registry; [`Client::pull`] picks the endpoints.
+    async fn pull_at(
         &self,
+        mirror: Option<&str>,
         content: &ContentStore,
         req: &PullRequest,
         events: &(dyn Fn(PullEvent) + Sync),
     ) -> Result<Pulled> {
-        let session =
-            Session::open(self, &req.domain, &req.repository, req.credentials.clone()).await?;
+        let session = self.pull_session(mirror, req).await?;
         let (bytes, ct) = session
             .manifest(&req.reference, &req.display, MAX_MANIFEST)
             .await?;
@@ -246,20 +283,52 @@ impl Client {
             .iter()
             .map(|(l, _)| (l.digest.short().to_string(), l.size))
             .collect();
-        // Bounded parallelism; the first failure drops (cancels) the other downloads.
+        // Each layer's parent chain, for unpacking while downloading.
+        let mut parents = Vec::with_capacity(diff_ids.len());
+        let mut chain: Option<Digest> = None;
+        for d in &diff_ids {
+            parents.push(chain.clone());
+            chain = Some(storage::Snapshotter::chain_id(chain.as_ref(), d));
+        }
+        let unpack_to = |d: &Digest| {
+            let snaps = req.unpack_into.clone()?;
+            let i = diff_ids.iter().position(|x| x == d)?;
+            Some(layer::UnpackTo {
+                snaps,
+                parent: parents[i].clone(),
+            })
+        };
+        // Bounded parallelism. After a failure no new download starts, but those under way
+        // finish: what they verified stays in the store for the next pull to resume from.
         let slots = tokio::sync::Semaphore::new(PARALLEL_LAYERS);
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let mut downloads = Vec::new();
         for (l, d) in todo {
-            let (slots, session) = (&slots, &session);
+            let (slots, session, failed) = (&slots, &session, &failed);
+            let unpack = unpack_to(d);
             downloads.push(async move {
                 let _slot = slots
                     .acquire()
                     .await
                     .map_err(|_| RegistryError::Other("download slots closed".into()))?;
-                layer::fetch(session, content, l, d, events).await
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(());
+                }
+                let floor = self.floor;
+                let r = layer::fetch(session, content, l, d, unpack.as_ref(), floor, events).await;
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                r
             });
         }
-        futures_util::future::try_join_all(downloads).await?;
+        for r in futures_util::future::join_all(downloads).await {
+            r?;
+        }
+        let known = layers.iter().zip(&diff_ids);
+        let known = known.map(|(l, d)| (d.clone(), l.digest.clone(), l.size));
+        self.remember(&req.domain, &req.repository, known.collect())
+            .await;
         Ok(Pulled {
             manifest_digest,
             config,

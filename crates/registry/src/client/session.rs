@@ -153,6 +153,8 @@ pub(crate) struct Session {
     auth: Mutex<Option<String>>,
     /// The token scope's actions: `pull`, or `pull,push` for a push session.
     actions: &'static str,
+    /// Other repositories a token must also allow pulling from (a push's mount sources).
+    pull_from: Vec<String>,
 }
 
 impl Session {
@@ -175,19 +177,58 @@ impl Session {
         creds: Option<Credentials>,
         actions: &'static str,
     ) -> Result<Self> {
+        Self::open_scoped(client, domain, repository, creds, actions, Vec::new()).await
+    }
+
+    /// [`Session::open_for`] whose tokens also cover `pull` on the repositories `pull_from`
+    /// (a push mounting blobs from them).
+    pub(crate) async fn open_scoped(
+        client: &Client,
+        domain: &str,
+        repository: &str,
+        creds: Option<Credentials>,
+        actions: &'static str,
+        pull_from: Vec<String>,
+    ) -> Result<Self> {
         let insecure = client.is_insecure(domain);
-        let http = if insecure {
-            client.insecure_http.clone()
-        } else {
-            client.http.clone()
-        };
+        let http = client.transport(domain, insecure)?;
+        let candidates = bases(domain, insecure)
+            .into_iter()
+            .map(|b| (b, http.clone()))
+            .collect();
+        Self::open_at(
+            candidates,
+            domain,
+            repository,
+            creds,
+            (actions, pull_from),
+            true,
+        )
+        .await
+    }
+
+    /// Opens the first of `candidates` (base URL, client) that answers `GET /v2/`, for
+    /// `scope` (token actions, extra repositories to pull from). Only the last candidate is
+    /// retried, and only with `retry_last`.
+    pub(crate) async fn open_at(
+        candidates: Vec<(String, reqwest::Client)>,
+        domain: &str,
+        repository: &str,
+        creds: Option<Credentials>,
+        scope: (&'static str, Vec<String>),
+        retry_last: bool,
+    ) -> Result<Self> {
+        let (actions, pull_from) = scope;
         let mut last_err = None;
-        let candidates = bases(domain, insecure);
         let n = candidates.len();
-        for (i, base) in candidates.into_iter().enumerate() {
+        for (i, (base, http)) in candidates.into_iter().enumerate() {
             let url = format!("{base}/v2/");
             // With a fallback left (HTTPS before plain HTTP), one try is enough.
-            let attempts = if i + 1 < n { 1 } else { ATTEMPTS };
+            let attempts = if i + 1 < n || !retry_last {
+                1
+            } else {
+                ATTEMPTS
+            };
             let resp = match Self::send_retrying(&http, &url, None, None, attempts).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -203,6 +244,7 @@ impl Session {
                 creds,
                 auth: Mutex::new(None),
                 actions,
+                pull_from: pull_from.clone(),
             };
             if resp.status() == StatusCode::UNAUTHORIZED {
                 session.answer(&resp).await?;
@@ -300,6 +342,9 @@ impl Session {
                     "scope",
                     &format!("repository:{}:{}", self.repository, self.actions),
                 );
+                for from in &self.pull_from {
+                    q.append_pair("scope", &format!("repository:{from}:pull"));
+                }
             }
         }
         let basic = self

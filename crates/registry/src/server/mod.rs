@@ -13,6 +13,7 @@ mod listing;
 mod manifests;
 mod names;
 mod referrers;
+mod search;
 mod store;
 mod tls;
 mod uploads;
@@ -45,8 +46,19 @@ pub struct Options {
     pub root: PathBuf,
     /// An htpasswd file (bcrypt entries): when set, every request needs basic auth.
     pub htpasswd: Option<PathBuf>,
-    /// PEM certificate chain and private key: when set, serve HTTPS.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// PEM certificate chain and private key (and a client CA): when set, serve HTTPS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The files of `--tls-cert`, `--tls-key` and `--tls-client-ca`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Shared state of the request handlers.
@@ -130,6 +142,14 @@ async fn handle(app: Arc<App>, req: Request) -> ApiResult {
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
         .map(|Query(q)| q)
         .unwrap_or_default();
+    // berth's extension: Docker's v1 search, so `docker search` works against this server.
+    if parts.method == Method::GET || parts.method == Method::HEAD {
+        match parts.uri.path() {
+            "/v1/_ping" => return search::ping(),
+            "/v1/search" => return search::search(&app, &query).await,
+            _ => {}
+        }
+    }
     let route = Route::parse(parts.uri.path()).ok_or_else(ApiError::not_found)?;
     let m = &parts.method;
     let head = m == Method::HEAD;
@@ -182,7 +202,7 @@ pub async fn serve(
 }
 
 const USAGE: &str = "Usage:  registry serve --addr HOST:PORT --root DIR [--htpasswd FILE]
-                       [--tls-cert FILE --tls-key FILE]
+                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 Serve an OCI distribution (Docker registry v2) API with filesystem storage
 
@@ -192,6 +212,8 @@ Options:
       --htpasswd string   htpasswd file with bcrypt entries: require basic auth
       --tls-cert string   PEM certificate chain: serve HTTPS (with --tls-key)
       --tls-key string    PEM private key of --tls-cert
+      --tls-client-ca string
+                          PEM CA certificates: require a client certificate signed by one
 ";
 
 /// Parses the arguments after `registry` (`serve --addr … --root …`). `Ok(None)`: help asked.
@@ -207,7 +229,7 @@ pub fn parse_args(args: &[OsString]) -> Result<Option<Options>> {
         addr: "127.0.0.1:5000".into(),
         ..Options::default()
     };
-    let (mut root, mut cert, mut key) = (None, None, None);
+    let (mut root, mut cert, mut key, mut client_ca) = (None, None, None, None);
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(None);
@@ -228,13 +250,19 @@ pub fn parse_args(args: &[OsString]) -> Result<Option<Options>> {
             "--htpasswd" => opts.htpasswd = Some(PathBuf::from(value()?)),
             "--tls-cert" => cert = Some(PathBuf::from(value()?)),
             "--tls-key" => key = Some(PathBuf::from(value()?)),
+            "--tls-client-ca" => client_ca = Some(PathBuf::from(value()?)),
             _ => return Err(bad(format!("unknown flag: {arg}"))),
         }
     }
     opts.root = root.ok_or_else(|| bad("--root is required".into()))?;
     opts.tls = match (cert, key) {
-        (Some(c), Some(k)) => Some((c, k)),
-        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            client_ca,
+        }),
+        (None, None) if client_ca.is_none() => None,
+        (None, None) => return Err(bad("--tls-client-ca needs --tls-cert and --tls-key".into())),
         _ => return Err(bad("--tls-cert and --tls-key go together".into())),
     };
     Ok(Some(opts))
@@ -276,7 +304,7 @@ pub fn main(args: &[OsString]) -> u8 {
 async fn run(opts: Options) -> Result<()> {
     let router = router(&opts)?;
     let tls = match &opts.tls {
-        Some((cert, key)) => Some(tls::config(cert, key)?),
+        Some(files) => Some(tls::config(files)?),
         None => None,
     };
     let addr: SocketAddr = tokio::net::lookup_host(&opts.addr)

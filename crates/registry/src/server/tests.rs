@@ -724,7 +724,24 @@ fn serve_arguments() {
     ]))
     .unwrap()
     .unwrap();
-    assert_eq!(o.tls, Some(("c".into(), "k".into())));
+    let files = o.tls.unwrap();
+    assert_eq!((files.cert, files.key), ("c".into(), "k".into()));
+    assert_eq!(files.client_ca, None);
+    let o = super::parse_args(&args(&[
+        "serve",
+        "--root",
+        "/r",
+        "--tls-cert",
+        "c",
+        "--tls-key",
+        "k",
+        "--tls-client-ca",
+        "ca",
+    ]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(o.tls.unwrap().client_ca, Some("ca".into()));
+    assert!(super::parse_args(&args(&["serve", "--root", "/r", "--tls-client-ca", "ca"])).is_err());
     assert!(super::parse_args(&args(&["serve", "--root", "/r", "--tls-cert", "c"])).is_err());
     assert!(
         super::parse_args(&args(&["serve", "--help"]))

@@ -1,4 +1,5 @@
-//! Optional TLS for the registry server (`--tls-cert`/`--tls-key`, PEM files): a listener
+//! Optional TLS for the registry server (`--tls-cert`/`--tls-key`, PEM files, and with
+//! `--tls-client-ca` mutual TLS: clients must present a certificate that CA signed): a listener
 //! that accepts TCP connections and completes each TLS handshake in its own task (bounded in
 //! time), so a slow or silent client never holds up the others.
 
@@ -22,8 +23,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the server to pick them up.
 const BACKLOG: usize = 64;
 
-/// Loads a certificate chain and private key (PEM) into a server configuration.
-pub(crate) fn config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+/// Loads a certificate chain and private key (PEM), and the client CA if any, into a server
+/// configuration.
+pub(crate) fn config(files: &super::TlsFiles) -> Result<Arc<ServerConfig>> {
+    let (cert, key) = (files.cert.as_path(), files.key.as_path());
     let bad = |what: &str, p: &Path, e: &dyn std::fmt::Display| {
         RegistryError::Other(format!("{what} {}: {e}", p.display()))
     };
@@ -36,10 +39,32 @@ pub(crate) fn config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("reading key", key, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| RegistryError::Other(format!("TLS setup: {e}")))?
-        .with_no_client_auth()
+        .map_err(|e| RegistryError::Other(format!("TLS setup: {e}")))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in
+                CertificateDer::pem_file_iter(ca).map_err(|e| bad("reading client CA", ca, &e))?
+            {
+                let c = c.map_err(|e| bad("reading client CA", ca, &e))?;
+                roots.add(c).map_err(|e| bad("client CA", ca, &e))?;
+            }
+            if roots.is_empty() {
+                return Err(bad("reading client CA", ca, &"no certificate found"));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| bad("client CA", ca, &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| RegistryError::Other(format!("TLS certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

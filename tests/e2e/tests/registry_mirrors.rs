@@ -1,0 +1,431 @@
+//! Registry mirrors and per-registry certificates through berthd, driven by the docker CLI:
+//! `--registry-mirror` pulls of Docker Hub images served by a loopback mirror (no internet),
+//! and `--certs-dir` CA roots and client certificates against `berthd registry serve` with
+//! mutual TLS. Registries are `berthd registry serve` processes on loopback ports, filled by
+//! skopeo, killed by their pid when the test ends.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use test_support::daemon::{TestDaemon, bin_path, fails, ok};
+use test_support::fixtures;
+use test_support::require_root;
+
+/// A loopback port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tool_available(name: &str) -> bool {
+    let found = Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        eprintln!("skipping: {name} not installed");
+    }
+    found
+}
+
+/// `berthd registry serve` on a loopback port; killed on drop.
+struct Serve {
+    child: Child,
+    port: u16,
+}
+
+impl Serve {
+    fn start(root: &Path, extra: &[&Path]) -> Self {
+        let port = free_port();
+        let child = Command::new(bin_path("berthd"))
+            .args(["registry", "serve", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--root")
+            .arg(root)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let s = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies a docker-archive into `docker://dest` with skopeo (`tls`: its own flags).
+fn skopeo_copy(archive: &Path, dest: &str, tls: &[&str]) {
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q"])
+        .args(tls)
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn combined(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn docker_pull_through_registry_mirrors() {
+    require_root!();
+    if !tool_available("skopeo") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    // nginx when the shared images are here (the issue's scenario), else busybox.
+    let (archive, name) = match fixtures::shared_image("nginx") {
+        Some(gz) => {
+            let tar = work.path().join("nginx.tar");
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "gunzip -c '{}' > '{}'",
+                    gz.display(),
+                    tar.display()
+                ))
+                .status()
+                .unwrap();
+            assert!(out.success());
+            (tar, "nginx")
+        }
+        None => (fixtures::busybox_archive(work.path()), "busybox"),
+    };
+    let mirror = Serve::start(&work.path().join("mirror"), &[]);
+    skopeo_copy(
+        &archive,
+        &format!("{}/library/{name}:latest", mirror.host()),
+        &["--dest-tls-verify=false"],
+    );
+    // The first mirror is down (a closed port), the second has the image.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let up = format!("http://{}/", mirror.host());
+    // Docker Hub behind a proxy on a closed port: out of reach at once, on any network.
+    let d = TestDaemon::start_with_env(
+        &["--registry-mirror", &down, "--registry-mirror", &up],
+        &[
+            ("HTTPS_PROXY", "http://127.0.0.1:9"),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+        ],
+    );
+
+    let info = ok(&d.docker(&["info"]));
+    assert!(
+        info.contains(&format!(" Registry Mirrors:\n  {down}/\n  {up}\n")),
+        "{info}"
+    );
+    let raw = ok(&d.docker(&["info", "--format", "{{json .RegistryConfig}}"]));
+    let cfg: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(cfg["Mirrors"], serde_json::json!([format!("{down}/"), up]));
+    assert_eq!(cfg["IndexConfigs"]["docker.io"]["Mirrors"], cfg["Mirrors"]);
+    let info = ok(&d.berth(&["info"]));
+    assert!(
+        info.contains(&format!(" Registry Mirrors:\n  {down}/\n  {up}\n")),
+        "{info}"
+    );
+
+    let t = Instant::now();
+    let out = ok(&d.docker(&["pull", name]));
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}:latest")),
+        "{out}"
+    );
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    let images = ok(&d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(
+        images.lines().any(|l| l == format!("{name}:latest")),
+        "{images}"
+    );
+    if name == "nginx" {
+        let v = d.docker(&["run", "--rm", "nginx", "nginx", "-v"]);
+        assert!(v.status.success(), "{}", combined(&v));
+        assert!(
+            combined(&v).contains("nginx version: nginx/"),
+            "{}",
+            combined(&v)
+        );
+    } else {
+        let v = ok(&d.docker(&["run", "--rm", "busybox", "echo", "mirrored"]));
+        assert_eq!(v.trim(), "mirrored");
+    }
+
+    // An image no mirror has, with Docker Hub out of reach: an error naming it, quickly.
+    let t = Instant::now();
+    let err = fails(&d.docker(&["pull", "berth-no-such-image:1"]));
+    assert!(err.contains("berth-no-such-image"), "{err}");
+    assert!(err.contains("not found"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    d.rm_all();
+}
+
+#[test]
+fn an_invalid_mirror_stops_the_daemon_with_mobys_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    // Its own socket and roots, in case it started after all (then killed, and the test fails).
+    let mut child = Command::new(bin_path("berthd"))
+        .args(["--registry-mirror", "mirror.example.com", "-H"])
+        .arg(format!("unix://{}", p("s.sock").display()))
+        .arg("--data-root")
+        .arg(p("root"))
+        .arg("--exec-root")
+        .arg(p("exec"))
+        .arg("--pidfile")
+        .arg(p("pid"))
+        .arg("--config-file")
+        .arg(p("none.json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berthd started with an invalid mirror");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"invalid mirror: unsupported scheme "" in "mirror.example.com""#),
+        "{err}"
+    );
+}
+
+/// A test PKI made with openssl: a CA, a server certificate for 127.0.0.1 and a client
+/// certificate it signed, and an unrelated CA.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn make(dir: &Path) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        if !tool_available("openssl") {
+            return None;
+        }
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        for (name, cn) in [
+            ("ca", "berth test CA"),
+            ("other-ca", "another berth test CA"),
+        ] {
+            let (k, c) = (format!("{name}.key"), format!("{name}.crt"));
+            let mut args = vec!["req", "-x509"];
+            args.extend(key);
+            args.extend(["-days", "1", "-subj"]);
+            let subj = format!("/CN={cn}");
+            args.extend([subj.as_str(), "-keyout", &k, "-out", &c]);
+            run(&args);
+        }
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("client.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        for (name, cn) in [("server", "127.0.0.1"), ("client", "berth test client")] {
+            let (k, csr) = (format!("{name}.key"), format!("{name}.csr"));
+            let subj = format!("/CN={cn}");
+            let mut args = vec!["req"];
+            args.extend(key);
+            args.extend(["-subj", &subj, "-keyout", &k, "-out", &csr]);
+            run(&args);
+            let (ext, out) = (format!("{name}.ext"), format!("{name}.cert"));
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+                "-out",
+                &out,
+            ]);
+        }
+        Some(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A certs directory (skopeo's `--cert-dir` or a certs.d host directory) holding `files`.
+    fn copy_into(&self, dest: &Path, files: &[(&str, &str)]) {
+        std::fs::create_dir_all(dest).unwrap();
+        for (from, to) in files {
+            std::fs::copy(self.file(from), dest.join(to)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn certs_dir_roots_and_client_certificates() {
+    require_root!();
+    if !tool_available("skopeo") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let Some(pki) = Pki::make(&work.path().join("pki")) else {
+        return;
+    };
+    // A registry speaking only TLS and requiring a client certificate its CA signed.
+    let reg = Serve::start(
+        &work.path().join("reg"),
+        &[
+            Path::new("--tls-cert"),
+            &pki.file("server.cert"),
+            Path::new("--tls-key"),
+            &pki.file("server.key"),
+            Path::new("--tls-client-ca"),
+            &pki.file("ca.crt"),
+        ],
+    );
+    let host = reg.host();
+    let skopeo_dir = work.path().join("skopeo-certs");
+    let pair = [
+        ("ca.crt", "ca.crt"),
+        ("client.cert", "client.cert"),
+        ("client.key", "client.key"),
+    ];
+    pki.copy_into(&skopeo_dir, &pair);
+    let archive = fixtures::busybox_archive(work.path());
+    for repo in ["mtls/busybox", "library/busybox"] {
+        skopeo_copy(
+            &archive,
+            &format!("{host}/{repo}:latest"),
+            &["--dest-cert-dir", skopeo_dir.to_str().unwrap()],
+        );
+    }
+
+    let certs_d = work.path().join("certs.d");
+    let host_dir = certs_d.join(&host);
+    pki.copy_into(&host_dir, &[("ca.crt", "ca.crt")]);
+    // The same registry is also an https:// Docker Hub mirror, verified with certs.d too.
+    let mirror = format!("https://{host}");
+    let d = TestDaemon::start_with(&[
+        "--certs-dir",
+        certs_d.to_str().unwrap(),
+        "--registry-mirror",
+        &mirror,
+    ]);
+    let image = format!("{host}/mtls/busybox:latest");
+
+    // The CA alone: the server refuses a client without a certificate, and a loopback
+    // registry with a certs.d directory gets no plain-HTTP fallback.
+    let out = d.docker(&["pull", &image]);
+    assert!(!out.status.success(), "{}", combined(&out));
+    assert!(
+        combined(&out).contains("CertificateRequired"),
+        "{}",
+        combined(&out)
+    );
+
+    // With the client pair (read on the next pull, no restart): pull, run, push.
+    pki.copy_into(&host_dir, &pair[1..]);
+    let out = ok(&d.docker(&["pull", &image]));
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    let out = ok(&d.docker(&["pull", "busybox"]));
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:latest"),
+        "{out}"
+    );
+    let echoed = ok(&d.docker(&["run", "--rm", &image, "echo", "over mTLS"]));
+    assert_eq!(echoed.trim(), "over mTLS");
+    let pushed = format!("{host}/mtls/again:v1");
+    ok(&d.docker(&["tag", &image, &pushed]));
+    let out = ok(&d.docker(&["push", &pushed]));
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+
+    // The server's certificate is verified against the CA in certs.d: another CA fails.
+    pki.copy_into(&host_dir, &[("other-ca.crt", "ca.crt")]);
+    ok(&d.docker(&["rmi", &image, &pushed]));
+    let err = fails(&d.docker(&["pull", &image]));
+    assert!(
+        err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}"
+    );
+
+    // A client certificate without its key: Docker's message naming the files.
+    pki.copy_into(&host_dir, &[("ca.crt", "ca.crt")]);
+    std::fs::remove_file(host_dir.join("client.key")).unwrap();
+    let err = fails(&d.docker(&["pull", &image]));
+    assert!(
+        err.contains(
+            "missing key client.key for client certificate client.cert. CA certificates must use the extension .crt"
+        ),
+        "{err}"
+    );
+    d.rm_all();
+}
