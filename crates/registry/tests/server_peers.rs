@@ -1,30 +1,19 @@
 //! The registry server against a real peer: Debian's `skopeo` pushes images into it (the
 //! POST/PATCH/PUT upload flow), copies them back out, inspects them and lists tags; a copy
 //! between repositories uses a cross-repository mount. The server runs in-process on
-//! 127.0.0.1:0, except in `berthd_registry_serve_with_htpasswd`, which starts the real
-//! `berthd registry serve`. No root needed; tests skip with a message when skopeo (or the
-//! berthd binary) is missing. `docker_cli_login_push_pull_run` (root) drives a private
-//! Debian dockerd with the real docker CLI against the server.
+//! 127.0.0.1:0, except in the `berthd_registry_serve_*` tests, which start the real
+//! `berthd registry serve` (`test_support::registry`). No root needed; tests skip with a
+//! message when skopeo (or the berthd binary) is missing. `docker_cli_login_push_pull_run`
+//! (root) drives a private Debian dockerd with the real docker CLI against the server.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-
-fn skopeo_available() -> bool {
-    let found = Command::new("skopeo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("skipping: skopeo is not installed");
-    }
-    found
-}
+use test_support::registry::{Registry, berthd_built, skopeo_available};
 
 fn skopeo(args: &[&str]) -> Output {
     Command::new("skopeo").args(args).output().unwrap()
@@ -302,66 +291,22 @@ fn skopeo_copy_between_repositories_mounts_blobs() {
     assert_eq!(archive_layers(&back), archive_layers(&archive));
 }
 
-/// `berthd registry serve` as a child process, killed on drop.
-struct Berthd {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for Berthd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `berthd registry serve` and reads the bound address from its first stdout line.
-fn start_berthd(root: &Path, extra: &[&Path]) -> Option<Berthd> {
-    // target/<profile>/deps/<test> → target/<profile>/berthd
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("berthd");
-    if !bin.is_file() {
-        eprintln!("skipping: {} not built (cargo build --bins)", bin.display());
-        return None;
-    }
-    let mut child = Command::new(bin)
-        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut server = Berthd { child, port: 0 };
-    server.port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    Some(server)
-}
-
 #[test]
 fn berthd_registry_serve_with_htpasswd() {
     if !skopeo_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let htpasswd = dir.path().join("htpasswd");
-    let hash = bcrypt::hash("pw", 4).unwrap();
-    std::fs::write(&htpasswd, format!("tester:{hash}\n")).unwrap();
-    let flag = Path::new("--htpasswd");
-    let Some(server) = start_berthd(&dir.path().join("reg"), &[flag, &htpasswd]) else {
+    if !berthd_built() {
         return;
-    };
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let server = Registry::berth_with()
+        .htpasswd(&format!("tester:{hash}\n"))
+        .start();
     let archive = test_support::fixtures::busybox_archive(dir.path());
     let src = format!("docker-archive:{}", archive.display());
-    let dest = format!("docker://127.0.0.1:{}/auth/busybox:latest", server.port);
+    let dest = format!("docker://{}/auth/busybox:latest", server.addr());
     let insecure = "--dest-tls-verify=false";
     // Without credentials, or with wrong ones: refused.
     let out = skopeo(&["copy", insecure, &src, &dest]);
@@ -387,7 +332,7 @@ fn berthd_registry_serve_with_htpasswd() {
         "--tls-verify=false",
         "--creds",
         "tester:pw",
-        &format!("docker://127.0.0.1:{}/auth/busybox", server.port),
+        &format!("docker://{}/auth/busybox", server.addr()),
     ]));
     assert_eq!(tags["Tags"], serde_json::json!(["latest"]));
 }
@@ -422,13 +367,13 @@ fn berthd_registry_serve_over_tls() {
         eprintln!("skipping: openssl cannot make a test certificate: {made:?}");
         return;
     }
-    let (cf, kf) = (Path::new("--tls-cert"), Path::new("--tls-key"));
-    let Some(server) = start_berthd(&dir.path().join("reg"), &[cf, &cert, kf, &key]) else {
+    if !berthd_built() {
         return;
-    };
+    }
+    let server = Registry::berth_with().tls(&cert, &key).start();
     let archive = test_support::fixtures::busybox_archive(dir.path());
     let src = format!("docker-archive:{}", archive.display());
-    let dest = format!("docker://127.0.0.1:{}/tls/busybox:latest", server.port);
+    let dest = format!("docker://{}/tls/busybox:latest", server.addr());
     let cert_dir = certs.to_str().unwrap();
     // Verified TLS: the push and an inspect succeed with the certificate trusted...
     ok(&skopeo(&["copy", "--dest-cert-dir", cert_dir, &src, &dest]));

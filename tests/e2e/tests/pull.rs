@@ -4,91 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use test_support::daemon::{TestDaemon, fails, ok};
 use test_support::fixtures;
+use test_support::registry::Registry;
 use test_support::require_root;
-
-/// A `docker-registry` serving a tempdir on 127.0.0.1; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// Starts one, or `None` when the binary is missing (CI installs it via scripts/setup.sh).
-    fn start() -> Option<Self> {
-        let bin = Path::new("/usr/bin/docker-registry");
-        if !bin.exists() {
-            eprintln!("skipping: {} not installed", bin.display());
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reg = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(reg)
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Copies a docker-archive into `repo:tag` with skopeo.
-    fn push_archive(&self, archive: &Path, repo_tag: &str) {
-        let out = Command::new("skopeo")
-            .args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
-            .arg(format!("docker-archive:{}", archive.display()))
-            .arg(format!("docker://{}/{repo_tag}", self.addr()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo copy: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The `Digest: sha256:…` line of a pull's output.
 fn digest_line(out: &str) -> String {
@@ -102,7 +23,9 @@ fn digest_line(out: &str) -> String {
 #[test]
 fn pull_from_a_local_registry() {
     require_root!();
-    let Some(reg) = Registry::start() else { return };
+    let Some(reg) = Registry::debian() else {
+        return;
+    };
     let d = TestDaemon::start();
     let archive = fixtures::busybox_archive(d.dir());
     reg.push_archive(&archive, "test/busybox:latest");
@@ -187,7 +110,9 @@ fn pull_from_a_local_registry() {
 #[test]
 fn run_pulls_a_missing_image() {
     require_root!();
-    let Some(reg) = Registry::start() else { return };
+    let Some(reg) = Registry::debian() else {
+        return;
+    };
     let d = TestDaemon::start();
     let archive = fixtures::busybox_archive(d.dir());
     reg.push_archive(&archive, "test/bb:v1");
@@ -226,7 +151,9 @@ fn header<'a>(resp: &'a str, name: &str) -> &'a str {
 #[test]
 fn pull_picks_from_a_manifest_list() {
     require_root!();
-    let Some(reg) = Registry::start() else { return };
+    let Some(reg) = Registry::debian() else {
+        return;
+    };
     let d = TestDaemon::start();
     let archive = fixtures::busybox_archive(d.dir());
     reg.push_archive(&archive, "test/multi:single");

@@ -5,130 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::daemon::{TestDaemon, bin_path, fails, ok};
+use test_support::daemon::{TestDaemon, fails, ok};
+use test_support::registry::{Registry, free_port, pushed_digest, wait_port};
 use test_support::require_root;
-
-/// A registry process on 127.0.0.1; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// `berthd registry serve` on a free port, optionally with an htpasswd file.
-    fn berth(htpasswd: Option<&str>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(bin_path("berthd"));
-        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-            .arg(dir.path().join("reg"));
-        if let Some(line) = htpasswd {
-            let f = dir.path().join("htpasswd");
-            std::fs::write(&f, line).unwrap();
-            cmd.arg("--htpasswd").arg(f);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|p| p.parse().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("unexpected first line {line:?}");
-        };
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// Debian's `docker-registry`, or `None` when it is not installed.
-    fn debian() -> Option<Self> {
-        let bin = Path::new("/usr/bin/docker-registry");
-        if !bin.exists() {
-            eprintln!("skipping: {} not installed", bin.display());
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reg = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        wait_port(port);
-        Some(reg)
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The `<tag>: digest: sha256:… size: N` line's digest.
-fn pushed_digest(out: &str, tag: &str) -> String {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&format!("{tag}: digest: sha256:")))
-        .unwrap_or_else(|| panic!("no digest line for {tag} in {out}"));
-    assert!(line.contains(" size: "), "{line}");
-    line.split_whitespace().nth(2).unwrap().to_string()
-}
 
 /// The seed scenario against a registry at `addr`: tag, push, push again, rmi, pull, run.
 fn push_pull_run(d: &TestDaemon, addr: &str) {
@@ -185,7 +67,7 @@ fn push_pull_run(d: &TestDaemon, addr: &str) {
 #[test]
 fn push_to_berths_registry() {
     require_root!();
-    let reg = Registry::berth(None);
+    let reg = Registry::berth();
     let d = TestDaemon::start();
     d.load_busybox();
     push_pull_run(&d, &reg.addr());
@@ -224,7 +106,9 @@ fn push_with_htpasswd_needs_credentials() {
     require_root!();
     // bcrypt of "pw" (cost 4).
     let hash = "$2b$04$2smNtRMIIg/z1bNXjOmoB.GBRDGOmxBGFDyQIulSwkDgVvRFxHdCi";
-    let reg = Registry::berth(Some(&format!("tester:{hash}\n")));
+    let reg = Registry::berth_with()
+        .htpasswd(&format!("tester:{hash}\n"))
+        .start();
     let d = TestDaemon::start();
     d.load_busybox();
     let name = format!("{}/auth/bb", reg.addr());
@@ -319,7 +203,9 @@ fn with_stdin(mut cmd: Command, input: &str) -> std::process::Output {
 fn login_then_push_and_pull() {
     require_root!();
     let hash = "$2b$04$2smNtRMIIg/z1bNXjOmoB.GBRDGOmxBGFDyQIulSwkDgVvRFxHdCi"; // "pw"
-    let reg = Registry::berth(Some(&format!("tester:{hash}\n")));
+    let reg = Registry::berth_with()
+        .htpasswd(&format!("tester:{hash}\n"))
+        .start();
     let d = TestDaemon::start();
     d.load_busybox();
     let addr = reg.addr();

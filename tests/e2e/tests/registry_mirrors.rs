@@ -6,92 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use test_support::daemon::{TestDaemon, bin_path, fails, ok};
 use test_support::fixtures;
+use test_support::registry::{Registry, free_port, skopeo_available, skopeo_copy, tool_available};
 use test_support::require_root;
-
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tool_available(name: &str) -> bool {
-    let found = Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        eprintln!("skipping: {name} not installed");
-    }
-    found
-}
-
-/// `berthd registry serve` on a loopback port; killed on drop.
-struct Serve {
-    child: Child,
-    port: u16,
-}
-
-impl Serve {
-    fn start(root: &Path, extra: &[&Path]) -> Self {
-        let port = free_port();
-        let child = Command::new(bin_path("berthd"))
-            .args(["registry", "serve", "--addr"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--root")
-            .arg(root)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let s = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Copies a docker-archive into `docker://dest` with skopeo (`tls`: its own flags).
-fn skopeo_copy(archive: &Path, dest: &str, tls: &[&str]) {
-    let out = Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "-q"])
-        .args(tls)
-        .arg(format!("docker-archive:{}", archive.display()))
-        .arg(format!("docker://{dest}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn combined(out: &Output) -> String {
     format!(
@@ -104,7 +26,7 @@ fn combined(out: &Output) -> String {
 #[test]
 fn docker_pull_through_registry_mirrors() {
     require_root!();
-    if !tool_available("skopeo") {
+    if !skopeo_available() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -126,15 +48,11 @@ fn docker_pull_through_registry_mirrors() {
         }
         None => (fixtures::busybox_archive(work.path()), "busybox"),
     };
-    let mirror = Serve::start(&work.path().join("mirror"), &[]);
-    skopeo_copy(
-        &archive,
-        &format!("{}/library/{name}:latest", mirror.host()),
-        &["--dest-tls-verify=false"],
-    );
+    let mirror = Registry::berth();
+    mirror.push_archive(&archive, &format!("library/{name}:latest"));
     // The first mirror is down (a closed port), the second has the image.
     let down = format!("http://127.0.0.1:{}", free_port());
-    let up = format!("http://{}/", mirror.host());
+    let up = format!("http://{}/", mirror.addr());
     // Docker Hub behind a proxy on a closed port: out of reach at once, on any network.
     let d = TestDaemon::start_with_env(
         &["--registry-mirror", &down, "--registry-mirror", &up],
@@ -333,7 +251,7 @@ impl Pki {
 #[test]
 fn certs_dir_roots_and_client_certificates() {
     require_root!();
-    if !tool_available("skopeo") {
+    if !skopeo_available() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -341,18 +259,11 @@ fn certs_dir_roots_and_client_certificates() {
         return;
     };
     // A registry speaking only TLS and requiring a client certificate its CA signed.
-    let reg = Serve::start(
-        &work.path().join("reg"),
-        &[
-            Path::new("--tls-cert"),
-            &pki.file("server.cert"),
-            Path::new("--tls-key"),
-            &pki.file("server.key"),
-            Path::new("--tls-client-ca"),
-            &pki.file("ca.crt"),
-        ],
-    );
-    let host = reg.host();
+    let reg = Registry::berth_with()
+        .tls(&pki.file("server.cert"), &pki.file("server.key"))
+        .tls_client_ca(&pki.file("ca.crt"))
+        .start();
+    let host = reg.addr();
     let skopeo_dir = work.path().join("skopeo-certs");
     let pair = [
         ("ca.crt", "ca.crt"),
