@@ -49,6 +49,9 @@ fn is_zero(n: &u64) -> bool {
 
 #[derive(Debug, Serialize)]
 struct ErrorDetail {
+    /// A failed build step's exit code (the docker CLI exits with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<i64>,
     message: String,
 }
 
@@ -96,6 +99,7 @@ fn error_line(err: &EngineError) -> Bytes {
     tracing::debug!(error = %message, "stream failed");
     to_line(&JsonMessage {
         error_detail: Some(ErrorDetail {
+            code: err.exit_code(),
             message: message.clone(),
         }),
         error: Some(message),

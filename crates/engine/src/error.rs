@@ -35,6 +35,9 @@ pub enum EngineError {
     /// An image operation failed.
     #[error(transparent)]
     Images(#[from] ImagesError),
+    /// A build failed (the Dockerfile, a step, or the engine under a step).
+    #[error(transparent)]
+    Build(#[from] builder::BuildError),
     /// A registry operation (pull) failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -170,10 +173,20 @@ impl From<volumes::VolumesError> for EngineError {
 
 impl EngineError {
     /// The kind of this error, which decides the HTTP status at the edge.
+    /// The exit code a failed build step gave (the stream's `errorDetail.code`).
+    pub fn exit_code(&self) -> Option<i64> {
+        match self {
+            Self::Build(builder::BuildError::RunFailed { code, .. }) => Some(*code),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Images(e) => images_kind(e),
             Self::Registry(e) => registry_kind(e),
+            Self::Build(e) if e.is_client_error() => ErrorKind::InvalidArgument,
+            Self::Build(_) => ErrorKind::Internal,
             Self::DataRootInUse { .. } => ErrorKind::Unavailable,
             Self::Io { .. }
             | Self::Lock(_)

@@ -37,6 +37,7 @@
 //!   (c/<short-id>/ and rt/ instead when the exec root is too deep for socket paths)
 //! ```
 
+mod build;
 mod containers;
 mod containers_ops;
 mod disk_usage;
@@ -67,6 +68,7 @@ use images::ImageService;
 use linux::LinuxError;
 use linux::lock::LockFile;
 
+pub use build::BuildRequest;
 pub use containers::{
     AttachRequest, CommitRequest, CommitResult, ContainerPruneResponse, ExecStartRequest,
     LogsRequest, TopResponse, WaitCondition, WaitFuture, WaitResult,

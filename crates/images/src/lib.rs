@@ -7,6 +7,7 @@
 //! deletes and prunes. It knows nothing of containers, processes, networks, HTTP or the CLI:
 //! whether a container uses an image is asked through a callback the engine passes in.
 
+mod build_commit;
 mod changes;
 mod commit;
 pub mod config;
@@ -21,6 +22,7 @@ mod save;
 mod service;
 mod store;
 
+pub use build_commit::BuildCommit;
 pub use commit::CommitOptions;
 pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
 pub use error::{ImagesError, Result};

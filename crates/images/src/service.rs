@@ -525,6 +525,12 @@ impl ImageService {
     pub fn commit(&self, opts: &crate::CommitOptions) -> Result<Digest> {
         crate::commit::commit(self, opts)
     }
+
+    /// A build step's image: the parent (or scratch), an optional new layer from an overlay
+    /// upper directory, the builder's config and history line (see [`crate::BuildCommit`]).
+    pub fn build_commit(&self, req: &crate::BuildCommit) -> Result<Digest> {
+        crate::build_commit::build_commit(self, req)
+    }
 }
 
 #[cfg(test)]

@@ -373,6 +373,8 @@ pub struct ExtractOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// Owner and group for every entry, instead of the ones in the headers.
     pub owner: Option<(u32, u32)>,
+    /// Permission bits for every entry but symlinks, instead of the headers' (`COPY --chmod`).
+    pub mode: Option<u32>,
 }
 
 struct DirMeta {
@@ -460,7 +462,10 @@ pub fn extract(
             Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
             Err(e) => Err(refused(format!("invalid tar header for {raw:?}: {e}"))),
         };
-        let mode = num(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+        let mode = match opts.mode {
+            Some(m) if kind != T::Symlink => m & 0o7777,
+            _ => num(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
+        };
         let (uid, gid) = match opts.owner {
             Some(o) => o,
             None => (
@@ -891,6 +896,7 @@ mod tests {
         let opts = ExtractOptions {
             no_overwrite_dir_non_dir: true,
             owner: None,
+            mode: None,
         };
         let t = archive(&[raw(b"d", tar::EntryType::Regular, b"", b"x")]);
         assert_eq!(

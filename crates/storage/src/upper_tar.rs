@@ -63,9 +63,21 @@ struct Writer<W: Write> {
     /// (dev, inode) of files with several links → the name first written.
     links: HashMap<(u64, u64), PathBuf>,
     stats: LayerStats,
+    /// Later mtimes are written as this (seconds since the epoch): reproducible builds.
+    clamp_mtime: Option<u64>,
 }
 
 impl<W: Write> Writer<W> {
+    fn header(&self, st: &Stat, kind: tar::EntryType) -> tar::Header {
+        let mut h = header(st, kind);
+        if let Some(max) = self.clamp_mtime
+            && h.mtime().is_ok_and(|m| m > max)
+        {
+            h.set_mtime(max);
+        }
+        h
+    }
+
     fn xattrs(&mut self, rel: &Path) -> Result<()> {
         let mut records: Vec<(String, Vec<u8>)> = Vec::new();
         for name in self.root.list_xattrs(rel)? {
@@ -111,16 +123,16 @@ impl<W: Write> Writer<W> {
             let mut wh = OsString::from(".wh.");
             wh.push(name);
             let path = rel.with_file_name(wh);
-            let mut h = header(st, tar::EntryType::Regular);
+            let mut h = self.header(st, tar::EntryType::Regular);
             h.set_mode(0o600);
             return self.empty_entry(h, &path);
         }
         match st.kind {
             FileKind::Dir => {
                 self.xattrs(rel)?;
-                self.empty_entry(header(st, tar::EntryType::Directory), rel)?;
+                self.empty_entry(self.header(st, tar::EntryType::Directory), rel)?;
                 if is_opaque(&self.root, rel)? {
-                    let mut h = header(st, tar::EntryType::Regular);
+                    let mut h = self.header(st, tar::EntryType::Regular);
                     h.set_mode(st.mode & 0o777);
                     self.empty_entry(h, &rel.join(".wh..wh..opq"))?;
                 }
@@ -129,7 +141,7 @@ impl<W: Write> Writer<W> {
                 if st.nlink > 1 {
                     if let Some(first) = self.links.get(&(st.dev, st.ino)) {
                         let first = first.clone();
-                        let mut h = header(st, tar::EntryType::Link);
+                        let mut h = self.header(st, tar::EntryType::Link);
                         self.tar
                             .append_link(&mut h, rel, &first)
                             .map_err(tar_err(rel))?;
@@ -158,7 +170,7 @@ impl<W: Write> Writer<W> {
                 let size = st.size;
                 let data = file.take(size).chain(std::io::repeat(0)).take(size);
                 self.xattrs(rel)?;
-                let mut h = header(st, tar::EntryType::Regular);
+                let mut h = self.header(st, tar::EntryType::Regular);
                 h.set_size(size);
                 self.tar
                     .append_data(&mut h, rel, data)
@@ -169,7 +181,7 @@ impl<W: Write> Writer<W> {
             FileKind::Symlink => {
                 let target = self.root.read_link(rel)?;
                 self.xattrs(rel)?;
-                let mut h = header(st, tar::EntryType::Symlink);
+                let mut h = self.header(st, tar::EntryType::Symlink);
                 self.tar
                     .append_link(&mut h, rel, &target)
                     .map_err(tar_err(rel))?;
@@ -181,7 +193,7 @@ impl<W: Write> Writer<W> {
                     FileKind::BlockDevice => tar::EntryType::Block,
                     _ => tar::EntryType::Fifo,
                 };
-                let mut h = header(st, kind);
+                let mut h = self.header(st, kind);
                 if kind != tar::EntryType::Fifo {
                     let major = u32::try_from(st.rdev_major).unwrap_or(u32::MAX);
                     let minor = u32::try_from(st.rdev_minor).unwrap_or(u32::MAX);
@@ -202,6 +214,16 @@ impl<W: Write> Writer<W> {
 /// Writes the docker layer tar of the overlay upper directory `upper` to `out` and hands `out`
 /// back. A missing `upper` (a container never started) gives an empty layer.
 pub fn write_layer<W: Write>(upper: &Path, out: W) -> Result<(W, LayerStats)> {
+    write_layer_clamped(upper, out, None)
+}
+
+/// [`write_layer`], with every mtime later than `clamp_mtime` (seconds since the epoch)
+/// written as it: with `SOURCE_DATE_EPOCH`, two builds give the same layer.
+pub fn write_layer_clamped<W: Write>(
+    upper: &Path,
+    out: W,
+    clamp_mtime: Option<u64>,
+) -> Result<(W, LayerStats)> {
     let mut tar = tar::Builder::new(out);
     let stats = if std::fs::symlink_metadata(upper).is_err() {
         LayerStats::default()
@@ -211,6 +233,7 @@ pub fn write_layer<W: Write>(upper: &Path, out: W) -> Result<(W, LayerStats)> {
             tar,
             links: HashMap::new(),
             stats: LayerStats::default(),
+            clamp_mtime,
         };
         // Depth-first, pre-order, names in byte order; an explicit stack, as the tree is the
         // container's and may be arbitrarily deep.
@@ -255,12 +278,23 @@ pub fn commit_upper(
     upper: &Path,
     parent: Option<&Digest>,
 ) -> Result<(Digest, Option<SnapshotInfo>)> {
+    commit_upper_clamped(content, snaps, upper, parent, None)
+}
+
+/// [`commit_upper`] with mtimes clamped as [`write_layer_clamped`] does.
+pub fn commit_upper_clamped(
+    content: &ContentStore,
+    snaps: &Snapshotter,
+    upper: &Path,
+    parent: Option<&Digest>,
+    clamp_mtime: Option<u64>,
+) -> Result<(Digest, Option<SnapshotInfo>)> {
     let Ingest::Writer(w) = content.ingest(None)? else {
         return Err(StorageError::InvalidArchive(
             "unexpected existing ingest".into(),
         ));
     };
-    let (w, _stats) = write_layer(upper, w)?;
+    let (w, _stats) = write_layer_clamped(upper, w, clamp_mtime)?;
     let diff_id = w.commit(None, None)?;
     if diff_id.to_string() == EMPTY_LAYER_DIFF_ID {
         return Ok((diff_id, None));
@@ -387,6 +421,26 @@ mod tests {
         );
         assert_eq!(by("hostlink").1, tar::EntryType::Symlink);
         assert!(!names.iter().any(|n| n.contains("secret")));
+    }
+
+    #[test]
+    fn clamped_mtimes_make_the_layer_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir.path().join("up");
+        std::fs::create_dir_all(up.join("d")).unwrap();
+        std::fs::write(up.join("d/f"), b"x").unwrap();
+        let (a, _) = write_layer_clamped(&up, Vec::new(), Some(1000)).unwrap();
+        // Touch everything: a later mtime is still written as the clamp.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(up.join("d/f"), b"x").unwrap();
+        let (b, _) = write_layer_clamped(&up, Vec::new(), Some(1000)).unwrap();
+        assert_eq!(a, b);
+        let mut archive = tar::Archive::new(a.as_slice());
+        for e in archive.entries().unwrap() {
+            assert_eq!(e.unwrap().header().mtime().unwrap(), 1000);
+        }
+        let (c, _) = write_layer(&up, Vec::new()).unwrap();
+        assert_ne!(a, c, "unclamped keeps the real mtimes");
     }
 
     #[test]

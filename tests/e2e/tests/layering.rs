@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 /// crate → the internal crates it may use in `[dependencies]`.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("api-types", &[]),
+    ("builder", &[]),
     ("cli", &["api-types"]),
     ("daemon", &["engine", "api-types", "registry"]),
     (
         "engine",
         &[
+            "builder",
             "images",
             "storage",
             "runtime",

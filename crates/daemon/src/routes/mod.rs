@@ -2,6 +2,7 @@
 
 mod archive;
 mod auth;
+mod build;
 mod commit;
 mod containers;
 mod events;
@@ -39,6 +40,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(system::routes())
         .merge(archive::routes())
         .merge(auth::routes())
+        .merge(build::routes())
         .merge(commit::routes())
         .merge(containers::routes())
         .merge(events::routes())

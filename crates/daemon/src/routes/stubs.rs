@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::{MatchedPath, Path};
 use axum::http::Method;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use super::AppState;
 use crate::error::DaemonError;
@@ -13,7 +13,6 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/plugins/{name}/json", get(plugin_inspect))
         // Everything below answers 501 until it is built.
-        .route("/build", post(not_implemented))
         .route("/plugins", get(not_implemented))
 }
 

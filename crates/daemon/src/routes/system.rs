@@ -1,11 +1,11 @@
 //! `/_ping`, `/version`, `/info`, `/build/prune`.
 
-use api_types::models::{BuildPruneResponse, ImageSummary, SystemInfo, SystemVersion};
+use api_types::models::{ImageSummary, SystemInfo, SystemVersion};
 use api_types::{API_VERSION, MIN_API_VERSION};
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
@@ -16,7 +16,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
-        .route("/build/prune", post(build_prune))
         .route("/system/df", get(system_df))
 }
 
@@ -67,15 +66,6 @@ async fn version(State(engine): State<AppState>) -> Result<Json<SystemVersion>> 
 /// `GET /info`.
 async fn info(State(engine): State<AppState>) -> Result<Json<SystemInfo>> {
     Ok(Json(engine.info().await?))
-}
-
-/// `POST /build/prune`: there is no build cache yet, so nothing to delete (system prune needs
-/// this endpoint to answer).
-async fn build_prune() -> Json<BuildPruneResponse> {
-    Json(BuildPruneResponse {
-        caches_deleted: Some(Vec::new()),
-        space_reclaimed: Some(0),
-    })
 }
 
 /// `GET /system/df` in the 1.47 shape (bollard's model is the newer `*Usage` one). Sections

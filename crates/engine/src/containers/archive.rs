@@ -544,6 +544,7 @@ impl Containers {
                 let opts = ExtractOptions {
                     no_overwrite_dir_non_dir: req.no_overwrite_dir_non_dir,
                     owner,
+                    mode: None,
                 };
                 tree_tar::extract(root, &dest, reader, &opts).map_err(storage_err)?;
                 Ok(())
@@ -579,6 +580,29 @@ impl<T> Outcome<T> {
             Outcome::Streamed(s) => finish_stream(Some(s)),
             Outcome::Gone => {}
         }
+    }
+}
+
+impl Containers {
+    /// Runs `f` with the container's root filesystem (mounted for the call when it is
+    /// stopped), holding its `op` lock: the build's COPY and WORKDIR steps write through it.
+    pub(crate) async fn with_rootfs<T, F>(&self, reference: &str, f: F) -> Result<T>
+    where
+        F: FnOnce(&Root) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let ctr = self.get(reference)?;
+        let dirs = self.dirs(&ctr.id);
+        spawn_with_rootfs(ctr, dirs, self.snapshots_dir(), move |root| f(root?), |r| r)
+            .await
+            .map_err(|_| EngineError::TaskFailed {
+                what: "container root filesystem",
+            })?
+    }
+
+    /// The container's writable layer (overlay upper directory).
+    pub(crate) fn upper_dir(&self, id: &str) -> PathBuf {
+        self.dirs(id).upper()
     }
 }
 

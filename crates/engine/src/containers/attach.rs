@@ -380,6 +380,27 @@ where
     input.abort();
 }
 
+impl Containers {
+    /// Waits (boundedly) until an attach made before the start has registered for the
+    /// start's output (a build's RUN attaches, then starts, and must miss no byte).
+    pub(crate) async fn wait_attach_registered(&self, reference: &str) {
+        let Ok(ctr) = self.get(reference) else {
+            return;
+        };
+        for _ in 0..2000 {
+            if !ctr
+                .early_attach
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
