@@ -354,3 +354,72 @@ fn bad_input_is_reported_and_nothing_leaks() {
     nothing_left(&d);
     ok(&d.docker(&["version"]));
 }
+
+/// Serves `body` for any GET on a loopback port until the process ends; the URL.
+fn serve_file(body: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(body);
+        }
+    });
+    format!("http://{addr}/files/remote.txt")
+}
+
+#[test]
+fn add_urls_and_archives_copy_chown_chmod() {
+    require_root!();
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    let url = serve_file(b"from the web\n");
+    // A local tar.gz that ADD unpacks (and COPY does not).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    {
+        let mut t = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(7);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, "inside/packed.txt", &b"packed\n"[..])
+            .unwrap();
+        t.finish().unwrap();
+    }
+    std::fs::write(ctx.path().join("bundle.tar.gz"), gz.finish().unwrap()).unwrap();
+    write(ctx.path(), "conf/app.conf", "key=value\n");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!(
+            "FROM busybox\n\
+             ADD {url} /web/\n\
+             ADD bundle.tar.gz /unpacked/\n\
+             COPY bundle.tar.gz /copied/\n\
+             COPY --chown=1234:5678 --chmod=640 conf/ /etc/app/\n\
+             COPY --chown=nobody conf/app.conf /owned.conf\n\
+             CMD [\"sh\", \"-c\", \"cat /web/remote.txt /unpacked/inside/packed.txt; ls /copied; stat -c '%u:%g %a' /etc/app/app.conf /owned.conf /web/remote.txt\"]\n"
+        ),
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let text = ok(&build(&d, &["-t", "adds:1", dir]));
+    assert!(text.contains("Successfully tagged adds:1"), "{text}");
+    let out = ok(&d.docker(&["run", "--rm", "adds:1"]));
+    assert_eq!(
+        out, "from the web\npacked\nbundle.tar.gz\n1234:5678 640\n65534:65534 644\n0:0 600\n",
+        "{out}"
+    );
+    // Rebuilt from the cache: the URL is fetched again but its content is unchanged.
+    let again = ok(&build(&d, &["-t", "adds:1", dir]));
+    assert_eq!(again.matches("Using cache").count(), 6, "{again}");
+    nothing_left(&d);
+}

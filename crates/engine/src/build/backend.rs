@@ -53,7 +53,19 @@ pub(crate) struct EngineBackend<'a> {
     pub(crate) say: Box<dyn FnMut(String) + Send + 'a>,
     /// Containers made and not yet removed.
     pub(crate) containers: Vec<String>,
+    /// `ADD <url>` downloads of this build (URL → file name in `downloads`).
+    pub(crate) fetched: BTreeMap<String, String>,
+    /// Where they are kept until the build ends.
+    pub(crate) downloads: Option<tempfile::TempDir>,
 }
+
+/// Whether an ADD source is a URL the daemon fetches.
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The largest file `ADD <url>` downloads.
+const MAX_DOWNLOAD: u64 = 8 << 30;
 
 fn err(e: EngineError) -> BuildError {
     BuildError::Backend(e.to_string())
@@ -153,6 +165,64 @@ impl EngineBackend<'_> {
         }
     }
 
+    /// Downloads an `ADD` URL once per build: its file (mode 0600, mtime from
+    /// `Last-Modified`, as moby) in the build's download directory; returns its name there.
+    fn download(&mut self, url: &str) -> crate::Result<String> {
+        if let Some(name) = self.fetched.get(url) {
+            return Ok(name.clone());
+        }
+        if self.downloads.is_none() {
+            let parent = self.ctx.dir().parent().unwrap_or(Path::new("/tmp"));
+            self.downloads = Some(
+                tempfile::Builder::new()
+                    .prefix("dl-")
+                    .tempdir_in(parent)
+                    .map_err(|source| EngineError::Io {
+                        op: "create directory",
+                        path: parent.to_path_buf(),
+                        source,
+                    })?,
+            );
+        }
+        let dir = self
+            .downloads
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        // moby: the last path segment names the file; a URL without one is refused.
+        let base = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let name = if base.is_empty() || base.contains(':') {
+            return Err(EngineError::InvalidRequest(format!(
+                "cannot determine filename from url: {url}"
+            )));
+        } else {
+            format!("{}-{base}", self.fetched.len())
+        };
+        let path = dir.join(&name);
+        let url_owned = url.to_string();
+        let path2 = path.clone();
+        self.block(async move { fetch(&url_owned, &path2).await })?;
+        self.fetched.insert(url.to_string(), name.clone());
+        Ok(name)
+    }
+
+    /// The downloads' root, for hashing and tarring them as a context's files are.
+    fn downloads_root(&self) -> crate::Result<Root> {
+        let dir = self
+            .downloads
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        Ok(Root::open(&dir)?)
+    }
+
     /// Runs `f` with a source root: the context's, or an image's filesystem (a stage's
     /// result, `COPY --from`) through a container made from it and mounted for the call.
     fn with_source<T>(
@@ -235,8 +305,32 @@ impl BuildBackend for EngineBackend<'_> {
         &mut self,
         from: &CopyFrom,
         srcs: &[String],
-        _add: bool,
+        add: bool,
     ) -> builder::Result<String> {
+        if add && srcs.iter().any(|s| is_url(s)) {
+            // Remote files hash by content, as moby's legacy builder downloads them to hash.
+            let mut parts = Vec::new();
+            for s in srcs {
+                if is_url(s) {
+                    let name = self.download(s).map_err(err)?;
+                    let root = self.downloads_root().map_err(err)?;
+                    parts.push(sources::hash(&root, &[name]).map_err(err)?);
+                } else {
+                    let one = vec![s.clone()];
+                    parts.push(
+                        self.with_source(from, move |root| sources::hash(root, &one))
+                            .map_err(err)?,
+                    );
+                }
+            }
+            return Ok(match parts.as_slice() {
+                [one] => one.clone(),
+                _ => format!(
+                    "multi:{}",
+                    images::Digest::of(parts.join(",").as_bytes()).hex()
+                ),
+            });
+        }
         let srcs = srcs.to_vec();
         self.with_source(from, move |root| sources::hash(root, &srcs))
             .map_err(err)
@@ -327,12 +421,27 @@ impl BuildBackend for EngineBackend<'_> {
             .prefix("copy-")
             .tempdir_in(self.ctx.dir().parent().unwrap_or(Path::new("/tmp")))
             .map_err(|e| BuildError::Backend(format!("copy: {e}")))?;
-        let (srcs, add, tmp_dir) = (req.sources.clone(), req.add, tmp.path().to_path_buf());
-        let staged = self
-            .with_source(&req.from, move |root| {
-                sources::stage(root, &srcs, &tmp_dir, add)
+        let (urls, paths): (Vec<String>, Vec<String>) = req
+            .sources
+            .iter()
+            .cloned()
+            .partition(|s| req.add && is_url(s));
+        let (add, tmp_dir) = (req.add, tmp.path().to_path_buf());
+        let mut staged = if paths.is_empty() {
+            Vec::new()
+        } else {
+            self.with_source(&req.from, move |root| {
+                sources::stage(root, &paths, &tmp_dir, add)
             })
-            .map_err(err)?;
+            .map_err(err)?
+        };
+        for url in &urls {
+            let name = self.download(url).map_err(err)?;
+            let root = self.downloads_root().map_err(err)?;
+            let base = url.split(['?', '#']).next().unwrap_or(url);
+            let base = base.rsplit('/').next().unwrap_or(base);
+            staged.push(sources::stage_renamed(&root, &name, base, tmp.path()).map_err(err)?);
+        }
         // 2. Extracted under the destination, inside a container of the parent (or a bare
         //    upper directory for scratch).
         let (chown, dest) = (req.chown.clone(), req.dest.clone());
@@ -485,4 +594,50 @@ pub(crate) fn read_small(root: &Root, path: &str) -> String {
         let _ = f.take(4 << 20).read_to_string(&mut s);
     }
     s
+}
+
+/// Fetches `url` into `path` (mode 0600, mtime from `Last-Modified`).
+async fn fetch(url: &str, path: &Path) -> crate::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: String| EngineError::InvalidRequest(format!("failed to fetch {url}: {e}"));
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .read_timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(failed(format!("status {}", resp.status())));
+    }
+    let modified = resp
+        .headers()
+        .get(reqwest::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut got = 0u64;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| failed(e.to_string()))? {
+        got += chunk.len() as u64;
+        if got > MAX_DOWNLOAD {
+            return Err(failed(format!("larger than {MAX_DOWNLOAD} bytes")));
+        }
+        f.write_all(&chunk).map_err(|e| failed(e.to_string()))?;
+    }
+    if let Some(t) = modified {
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0));
+        let _ = f.set_modified(t);
+    }
+    Ok(())
 }

@@ -185,6 +185,8 @@ fn run_build(
             }
         }),
         containers: Vec::new(),
+        fetched: BTreeMap::new(),
+        downloads: None,
     };
     let exec = builder::ExecOptions {
         no_cache: req.no_cache,

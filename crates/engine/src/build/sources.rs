@@ -237,6 +237,33 @@ pub(crate) fn stage(root: &Root, srcs: &[String], tmp: &Path, add: bool) -> Resu
     Ok(out)
 }
 
+/// One file of `root` staged under another name (an `ADD <url>` download, named after the
+/// URL's last segment).
+pub(crate) fn stage_renamed(root: &Root, name: &str, shown: &str, tmp: &Path) -> Result<Staged> {
+    let file = tempfile::tempfile_in(tmp).map_err(|source| EngineError::Io {
+        op: "create temporary file",
+        path: tmp.to_path_buf(),
+        source,
+    })?;
+    let (mut file, _) = tree_tar::write_tree(
+        root,
+        Path::new(name),
+        &Top::Named(shown.as_bytes().to_vec()),
+        file,
+    )
+    .map_err(|e| EngineError::Images(images::ImagesError::Storage(e)))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| EngineError::Io {
+            op: "rewind",
+            path: tmp.to_path_buf(),
+            source,
+        })?;
+    Ok(Staged {
+        tar: file,
+        kind: StagedKind::File(shown.to_string()),
+    })
+}
+
 /// Extracts the staged sources under `dest` (absolute, inside `root`).
 pub(crate) fn place(
     root: &Root,
