@@ -136,9 +136,29 @@ CMD ["cat greeting hello.txt; echo mode=$MODE; pwd"]
         &["-t", "seed:2", "--build-arg", "GREETING=hi", dir],
     ));
     assert_eq!(changed.matches(" ---> Using cache").count(), 4, "{changed}");
-    assert_ne!(image_id(&changed), id);
+    let changed_id = image_id(&changed);
+    assert_ne!(changed_id, id);
     let run = ok(&d.docker(&["run", "--rm", "seed:2"]));
     assert!(run.contains("changed\n"), "{run}");
+    // Plain `docker build` (no DOCKER_BUILDKIT): without a buildx plugin the CLI falls back
+    // to the legacy builder by itself.
+    let mut plain = d.docker_cmd();
+    plain.env_remove("DOCKER_BUILDKIT").args([
+        "build",
+        "-t",
+        "seed:plain",
+        "--build-arg",
+        "GREETING=hi",
+        dir,
+    ]);
+    let plain = plain.output().unwrap();
+    let plain_err = String::from_utf8_lossy(&plain.stderr).to_string();
+    if plain_err.contains("buildx") && !plain.status.success() {
+        eprintln!("skipping plain docker build: a buildx plugin is installed");
+    } else {
+        let text = ok(&plain);
+        assert_eq!(image_id(&text), changed_id, "{text}");
+    }
     // -q prints the ID only; --no-cache runs everything.
     let q = ok(&build(
         &d,
