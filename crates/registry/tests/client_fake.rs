@@ -540,22 +540,33 @@ fn no_ingest(dir: &std::path::Path) {
     assert!(ingest.is_empty(), "no partial ingest left: {ingest:?}");
 }
 
-#[tokio::test]
-async fn truncated_blob_is_retried_then_refused() {
+/// The fake registry for `image(None)`, its layer's replies passed through `tamper` first.
+/// Gives (address, what it saw, the layer's digest, its path, its size).
+fn serve_tampered(
+    tamper: impl Fn(&mut Reply) + Send + Sync + 'static,
+) -> (String, Seen, Digest, String, usize) {
     let img = image(None);
-    let layer_path = format!("/v2/test/img/blobs/{}", Digest::of(&img.layer));
     let digest = Digest::of(&img.layer);
-    let full = img.layer.len();
+    let layer_path = format!("/v2/test/img/blobs/{digest}");
+    let size = img.layer.len();
     let inner = registry_for(img);
     let lp = layer_path.clone();
-    // The whole length is announced, half the bytes are sent, then the connection closes.
     let (addr, seen) = serve(move |path, headers| {
-        let (code, mut extra, body) = inner(path, headers);
+        let mut reply = inner(path, headers);
         if path == lp {
-            extra.push(("X-Fake-Length".into(), full.to_string()));
-            return (code, extra, body[..full / 2].to_vec());
+            tamper(&mut reply);
         }
-        (code, extra, body)
+        reply
+    });
+    (addr, seen, digest, layer_path, size)
+}
+
+#[tokio::test]
+async fn truncated_blob_is_retried_then_refused() {
+    // The whole length is announced, half the bytes are sent, then the connection closes.
+    let (addr, seen, digest, layer_path, _) = serve_tampered(|(_, extra, body)| {
+        extra.push(("X-Fake-Length".into(), body.len().to_string()));
+        body.truncate(body.len() / 2);
     });
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
@@ -583,20 +594,9 @@ async fn truncated_blob_is_retried_then_refused() {
 
 #[tokio::test]
 async fn lying_content_length_is_refused() {
-    let img = image(None);
-    let digest = Digest::of(&img.layer);
-    let layer_path = format!("/v2/test/img/blobs/{digest}");
-    let size = img.layer.len();
-    let inner = registry_for(img);
-    let lp = layer_path.clone();
     // More bytes announced (and sent) than the manifest's descriptor says.
-    let (addr, seen) = serve(move |path, headers| {
-        let (code, extra, mut body) = inner(path, headers);
-        if path == lp {
-            body.extend_from_slice(&[0u8; 100]);
-        }
-        (code, extra, body)
-    });
+    let (addr, seen, digest, layer_path, size) =
+        serve_tampered(|(_, _, body)| body.extend_from_slice(&[0u8; 100]));
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
     let (r, _) = pull(&store, &request(&addr, "latest")).await;
@@ -615,19 +615,9 @@ async fn lying_content_length_is_refused() {
 
 #[tokio::test]
 async fn drip_fed_blob_is_abandoned_in_bounded_time() {
-    let img = image(None);
-    let digest = Digest::of(&img.layer);
-    let layer_path = format!("/v2/test/img/blobs/{digest}");
-    let inner = registry_for(img);
-    let lp = layer_path.clone();
     // One byte every 100 ms (10 bytes/s) against a floor of 1000 bytes/s after 1 s.
-    let (addr, seen) = serve(move |path, headers| {
-        let (code, mut extra, body) = inner(path, headers);
-        if path == lp {
-            extra.push(("X-Fake-Drip".into(), "100".into()));
-        }
-        (code, extra, body)
-    });
+    let (addr, seen, digest, layer_path, _) =
+        serve_tampered(|(_, extra, _)| extra.push(("X-Fake-Drip".into(), "100".into())));
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
     let client = Client::new(ClientOptions::default())
@@ -699,6 +689,23 @@ fn two_layers() -> TwoLayers {
     (layers, config, manifest)
 }
 
+/// A content store and a snapshotter in a new directory, and a request unpacking into it.
+fn unpacking(
+    addr: &str,
+) -> (
+    tempfile::TempDir,
+    ContentStore,
+    storage::Snapshotter,
+    PullRequest,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(&dir.path().join("content")).unwrap();
+    let snaps = storage::Snapshotter::open(&dir.path().join("snapshots")).unwrap();
+    let mut req = request(addr, "latest");
+    req.unpack_into = Some(snaps.clone());
+    (dir, store, snaps, req)
+}
+
 #[tokio::test]
 async fn interrupted_pull_resumes_without_refetching_and_unpacks_on_the_way() {
     let (layers, config, manifest) = two_layers();
@@ -732,11 +739,7 @@ async fn interrupted_pull_resumes_without_refetching_and_unpacks_on_the_way() {
             ),
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let store = ContentStore::open(&dir.path().join("content")).unwrap();
-    let snaps = storage::Snapshotter::open(&dir.path().join("snapshots")).unwrap();
-    let mut req = request(&addr, "latest");
-    req.unpack_into = Some(snaps.clone());
+    let (dir, store, snaps, req) = unpacking(&addr);
     let (r, _) = pull(&store, &req).await;
     r.unwrap_err();
     // The verified first layer stays, in the store and unpacked; nothing of the second.
@@ -777,11 +780,7 @@ async fn wrong_layer_digest_unpacks_nothing() {
     let img = image(Some(&liar));
     let diff = img.diff.clone();
     let (addr, _) = serve(registry_for(img));
-    let dir = tempfile::tempdir().unwrap();
-    let store = ContentStore::open(&dir.path().join("content")).unwrap();
-    let snaps = storage::Snapshotter::open(&dir.path().join("snapshots")).unwrap();
-    let mut req = request(&addr, "latest");
-    req.unpack_into = Some(snaps.clone());
+    let (dir, store, snaps, req) = unpacking(&addr);
     let (r, _) = pull(&store, &req).await;
     r.unwrap_err();
     assert!(snaps.get(&diff).is_none());

@@ -43,6 +43,15 @@ fn nothing_left(d: &TestDaemon) {
     }
 }
 
+/// A daemon with busybox loaded and a context directory holding `dockerfile`.
+fn setup(dockerfile: &str) -> (TestDaemon, tempfile::TempDir) {
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    write(ctx.path(), "Dockerfile", dockerfile);
+    (d, ctx)
+}
+
 fn image_id(out: &str) -> String {
     out.lines()
         .rev()
@@ -55,12 +64,7 @@ fn image_id(out: &str) -> String {
 #[test]
 fn seed_dockerfile_builds_runs_and_rebuilds_from_cache() {
     require_root!();
-    let d = TestDaemon::start();
-    d.load_busybox();
-    let ctx = tempfile::tempdir().unwrap();
-    write(
-        ctx.path(),
-        "Dockerfile",
+    let (d, ctx) = setup(
         r#"# the seed's Dockerfile
 FROM busybox
 ARG GREETING=hello
@@ -203,12 +207,7 @@ fn debian_seed_with_shell_and_exec_forms() {
 #[test]
 fn multi_stage_keeps_only_the_artefact() {
     require_root!();
-    let d = TestDaemon::start();
-    d.load_busybox();
-    let ctx = tempfile::tempdir().unwrap();
-    write(
-        ctx.path(),
-        "Dockerfile",
+    let (d, ctx) = setup(
         "FROM busybox AS build\nRUN mkdir /out && echo artefact-content > /out/artefact && echo junk > /junk\n\nFROM scratch\nCOPY --from=build /out/artefact /artefact\nCMD [\"/artefact\"]\n",
     );
     let dir = ctx.path().to_str().unwrap();
@@ -250,14 +249,8 @@ fn multi_stage_keeps_only_the_artefact() {
 #[test]
 fn dockerignore_and_reproducible_builds() {
     require_root!();
-    let d = TestDaemon::start();
-    d.load_busybox();
-    let ctx = tempfile::tempdir().unwrap();
-    write(
-        ctx.path(),
-        "Dockerfile",
-        "FROM busybox\nCOPY . /ctx/\nRUN find /ctx | sort > /listing && date > /when\n",
-    );
+    let (d, ctx) =
+        setup("FROM busybox\nCOPY . /ctx/\nRUN find /ctx | sort > /listing && date > /when\n");
     write(
         ctx.path(),
         ".dockerignore",

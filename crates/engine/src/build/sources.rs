@@ -200,11 +200,6 @@ pub(crate) fn stage(root: &Root, srcs: &[String], tmp: &Path, add: bool) -> Resu
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let file = tempfile::tempfile_in(tmp).map_err(|source| EngineError::Io {
-            op: "create temporary file",
-            path: tmp.to_path_buf(),
-            source,
-        })?;
         if add && st.kind == FileKind::File {
             let mut src = root.open_regular(&real)?;
             if is_archive(&mut src) {
@@ -223,43 +218,34 @@ pub(crate) fn stage(root: &Root, srcs: &[String], tmp: &Path, add: bool) -> Resu
                 Top::Named(name.clone().into_bytes()),
             )
         };
-        let (mut file, _) = tree_tar::write_tree(root, &real, &top_kind, file)
-            .map_err(|e| EngineError::Images(images::ImagesError::Storage(e)))?;
-        file.flush().ok();
-        file.seek(SeekFrom::Start(0))
-            .map_err(|source| EngineError::Io {
-                op: "rewind",
-                path: tmp.to_path_buf(),
-                source,
-            })?;
-        out.push(Staged { tar: file, kind });
+        out.push(Staged {
+            tar: tar_file(root, &real, &top_kind, tmp)?,
+            kind,
+        });
     }
     Ok(out)
+}
+
+/// The tar of `rel` (named as `top` says) in a rewound temporary file in `tmp`.
+fn tar_file(root: &Root, rel: &Path, top: &Top, tmp: &Path) -> Result<File> {
+    let io = |op: &'static str| {
+        let path = tmp.to_path_buf();
+        move |source| EngineError::Io { op, path, source }
+    };
+    let file = tempfile::tempfile_in(tmp).map_err(io("create temporary file"))?;
+    let (mut file, _) = tree_tar::write_tree(root, rel, top, file)
+        .map_err(|e| EngineError::Images(images::ImagesError::Storage(e)))?;
+    file.flush().map_err(io("write"))?;
+    file.seek(SeekFrom::Start(0)).map_err(io("rewind"))?;
+    Ok(file)
 }
 
 /// One file of `root` staged under another name (an `ADD <url>` download, named after the
 /// URL's last segment).
 pub(crate) fn stage_renamed(root: &Root, name: &str, shown: &str, tmp: &Path) -> Result<Staged> {
-    let file = tempfile::tempfile_in(tmp).map_err(|source| EngineError::Io {
-        op: "create temporary file",
-        path: tmp.to_path_buf(),
-        source,
-    })?;
-    let (mut file, _) = tree_tar::write_tree(
-        root,
-        Path::new(name),
-        &Top::Named(shown.as_bytes().to_vec()),
-        file,
-    )
-    .map_err(|e| EngineError::Images(images::ImagesError::Storage(e)))?;
-    file.seek(SeekFrom::Start(0))
-        .map_err(|source| EngineError::Io {
-            op: "rewind",
-            path: tmp.to_path_buf(),
-            source,
-        })?;
+    let top = Top::Named(shown.as_bytes().to_vec());
     Ok(Staged {
-        tar: file,
+        tar: tar_file(root, Path::new(name), &top, tmp)?,
         kind: StagedKind::File(shown.to_string()),
     })
 }
