@@ -436,3 +436,42 @@ fn add_urls_and_archives_copy_chown_chmod() {
     assert_eq!(again.matches("Using cache").count(), 6, "{again}");
     nothing_left(&d);
 }
+
+#[test]
+fn from_pulls_a_missing_base_and_pull_refreshes_it() {
+    require_root!();
+    let reg = test_support::registry::Registry::berth();
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let base = format!("{}/base/bb:1", reg.addr());
+    ok(&d.docker(&["tag", "busybox", &base]));
+    ok(&d.docker(&["push", &base]));
+    ok(&d.docker(&["rmi", &base]));
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo pulled-base > /p\n"),
+    );
+    let dir = ctx.path().to_str().unwrap();
+    // Not here: FROM pulls it, and the pull's lines are in the build's output.
+    let text = ok(&build(&d, &["-t", "frompull:1", dir]));
+    assert!(
+        text.contains("Status: Downloaded newer image for"),
+        "{text}"
+    );
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "frompull:1", "cat", "/p"])),
+        "pulled-base\n"
+    );
+    // --pull asks the registry again (up to date), and the steps still come from the cache.
+    let again = ok(&build(&d, &["--pull", "-t", "frompull:1", dir]));
+    assert!(again.contains("Image is up to date"), "{again}");
+    assert!(again.contains("Using cache"), "{again}");
+    // With the registry gone, --pull fails the build as Docker's does.
+    let addr = reg.addr();
+    drop(reg);
+    let e = fails(&build(&d, &["--pull", dir]));
+    assert!(e.contains(&addr), "{e}");
+    nothing_left(&d);
+}

@@ -284,17 +284,8 @@ impl BuildBackend for EngineBackend<'_> {
             }
             Ok::<_, EngineError>(lines)
         });
-        match pulled {
-            Ok(l) => lines.extend(l),
-            Err(e) => {
-                // A pull that fails leaves a local image usable (moby: "pull" is best effort
-                // when the image exists).
-                if let Ok(s) = self.state(reference) {
-                    return Ok(s);
-                }
-                return Err(err(e));
-            }
-        }
+        // As moby: with `--pull` a failed pull fails the build, even with a local copy.
+        lines.extend(pulled.map_err(err)?);
         for l in lines {
             (self.say)(format!("{l}\n"));
         }
