@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::Value;
 
 use crate::error::{DaemonError, Result};
+use crate::tls::{DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT, TlsDirectives, TlsSettings};
 
 /// The default configuration file; its absence is fine.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -46,7 +47,8 @@ impl LogLevel {
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "berthd", version)]
 pub struct Cli {
-    /// Daemon socket(s) to listen on (unix:///path) [default: unix:///run/berth/berth.sock]
+    /// Daemon socket(s) to listen on (unix:///path, tcp://host:port) [default:
+    /// unix:///run/berth/berth.sock]
     #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
     /// Root directory of persistent state [default: /var/lib/berth]
@@ -102,6 +104,21 @@ pub struct Cli {
     /// DIR/<host[:port]>/ [default: /etc/berth/certs.d]
     #[arg(long, value_name = "DIR")]
     pub certs_dir: Option<PathBuf>,
+    /// Use TLS on tcp:// listeners; implied by --tlsverify
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS and require client certificates signed by --tlscacert
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tlsverify: Option<bool>,
+    /// Trust client certificates signed only by this CA [default: ~/.docker/ca.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to the TLS certificate file [default: ~/.docker/cert.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Path to the TLS key file [default: ~/.docker/key.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
 }
 
 /// Validates one `--registry-mirror` (moby's rules and messages).
@@ -147,6 +164,11 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     #[serde(rename = "registry-mirrors")]
     registry_mirrors: Option<Vec<String>>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
 }
 
 const FILE_KEYS: &[&str] = &[
@@ -158,6 +180,11 @@ const FILE_KEYS: &[&str] = &[
     "debug",
     "insecure-registries",
     "registry-mirrors",
+    "tls",
+    "tlsverify",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
 ];
 
 /// Where to listen.
@@ -165,6 +192,18 @@ const FILE_KEYS: &[&str] = &[
 pub enum Host {
     /// A unix socket path.
     Unix(PathBuf),
+    /// A TCP address: a host name or IP address (IPv6 without brackets) and a port.
+    Tcp { host: String, port: u16 },
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unix(p) => write!(f, "unix://{}", p.display()),
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
 }
 
 /// The effective configuration.
@@ -182,6 +221,9 @@ pub struct Config {
     pub registry_mirrors: Vec<String>,
     /// `--certs-dir` (berth's own flag: Docker's is fixed at /etc/docker/certs.d).
     pub certs_dir: PathBuf,
+    /// TLS of the tcp:// listeners (`--tls`, `--tlsverify`, `--tlscacert`, `--tlscert`,
+    /// `--tlskey`, or the same daemon.json keys).
+    pub tls: TlsSettings,
 }
 
 impl Config {
@@ -256,6 +298,12 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
         (!cli.registry_mirrors.is_empty()).then(|| list(&cli.registry_mirrors)),
         file.registry_mirrors.as_deref().map(list),
     );
+    let flag = |b: Option<bool>| b.map(|b| b.to_string());
+    check("tls", flag(cli.tls), flag(file.tls));
+    check("tlsverify", flag(cli.tlsverify), flag(file.tlsverify));
+    check("tlscacert", show(&cli.tlscacert), show(&file.tlscacert));
+    check("tlscert", show(&cli.tlscert), show(&file.tlscert));
+    check("tlskey", show(&cli.tlskey), show(&file.tlskey));
     if !conflicts.is_empty() {
         return Err(DaemonError::ConflictingDirectives(conflicts.join(", ")));
     }
@@ -265,9 +313,19 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
     } else {
         file.hosts.unwrap_or_else(|| vec![DEFAULT_HOST.to_string()])
     };
+    let tls = TlsSettings::resolve(
+        TlsDirectives {
+            tls: cli.tls.or(file.tls),
+            tlsverify: cli.tlsverify.or(file.tlsverify),
+            tlscacert: cli.tlscacert.or(file.tlscacert),
+            tlscert: cli.tlscert.or(file.tlscert),
+            tlskey: cli.tlskey.or(file.tlskey),
+        },
+        &crate::tls::default_cert_dir(|k| std::env::var(k).ok()),
+    );
     let hosts = hosts
         .iter()
-        .map(|h| parse_host(h))
+        .map(|h| parse_host(h, tls.enabled()))
         .collect::<Result<Vec<_>>>()?;
     let exec_root = cli
         .exec_root
@@ -316,11 +374,13 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
         certs_dir: cli
             .certs_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
+        tls,
     })
 }
 
-/// Parses one `-H` value.
-pub fn parse_host(host: &str) -> Result<Host> {
+/// Parses one `-H` value; `tcp://` without a host means localhost, without a port 2375, or
+/// 2376 when TLS is on (dockerd's defaults).
+pub fn parse_host(host: &str, tls: bool) -> Result<Host> {
     let invalid = |reason| DaemonError::InvalidHost {
         host: host.to_string(),
         reason,
@@ -334,13 +394,55 @@ pub fn parse_host(host: &str) -> Result<Host> {
         }
         return Ok(Host::Unix(PathBuf::from(path)));
     }
-    if host.starts_with("tcp://") {
-        return Err(invalid("tcp hosts are not supported yet (TLS lands later)"));
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        return parse_tcp(addr, tls).map_err(invalid);
     }
     if host.starts_with("fd://") {
         return Err(invalid("fd:// (socket activation) is not supported"));
     }
-    Err(invalid("expected unix:///path"))
+    Err(invalid("expected unix:///path or tcp://host:port"))
+}
+
+fn parse_tcp(addr: &str, tls: bool) -> std::result::Result<Host, &'static str> {
+    let addr = addr.strip_suffix('/').unwrap_or(addr);
+    if addr.contains('/') {
+        return Err("a tcp address takes no path");
+    }
+    let (name, port) = if let Some(rest) = addr.strip_prefix('[') {
+        let (name, after) = rest
+            .split_once(']')
+            .ok_or("missing ']' in an IPv6 address")?;
+        match after {
+            "" => (name, None),
+            p => (name, Some(p.strip_prefix(':').ok_or("expected :port")?)),
+        }
+    } else {
+        match addr.split_once(':') {
+            Some((_, p)) if p.contains(':') => {
+                return Err("an IPv6 address must be in brackets: tcp://[addr]:port");
+            }
+            Some((n, p)) => (n, Some(p)),
+            None => (addr, None),
+        }
+    };
+    let port = match port {
+        None | Some("") => {
+            if tls {
+                DEFAULT_TLS_PORT
+            } else {
+                DEFAULT_HTTP_PORT
+            }
+        }
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err("invalid port"),
+        },
+    };
+    let host = if name.is_empty() { "localhost" } else { name };
+    Ok(Host::Tcp {
+        host: host.to_string(),
+        port,
+    })
 }
 
 #[cfg(test)]
@@ -502,21 +604,164 @@ mod tests {
     #[test]
     fn hosts() {
         assert_eq!(
-            parse_host("unix:///x/y.sock").unwrap(),
+            parse_host("unix:///x/y.sock", false).unwrap(),
             Host::Unix("/x/y.sock".into())
         );
-        let e = parse_host("tcp://0.0.0.0:2375").unwrap_err().to_string();
-        assert!(
-            e.contains("tcp hosts are not supported yet (TLS lands later)"),
-            "{e}"
-        );
-        assert!(parse_host("fd://").is_err());
-        assert!(parse_host("/x.sock").is_err());
-        assert!(parse_host("unix://rel.sock").is_err());
+        assert!(parse_host("fd://", false).is_err());
+        assert!(parse_host("/x.sock", false).is_err());
+        assert!(parse_host("unix://rel.sock", false).is_err());
     }
 
     #[test]
     fn bad_log_level_is_refused_by_clap() {
         assert!(Cli::try_parse_from(["berthd", "--log-level", "loud"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::tls::TlsMode;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut v = vec!["berthd"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    fn tcp(host: &str, port: u16) -> Host {
+        Host::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn tcp_hosts() {
+        assert_eq!(
+            parse_host("tcp://0.0.0.0:2375", false).unwrap(),
+            tcp("0.0.0.0", 2375)
+        );
+        assert_eq!(parse_host("tcp://", false).unwrap(), tcp("localhost", 2375));
+        assert_eq!(parse_host("tcp://", true).unwrap(), tcp("localhost", 2376));
+        assert_eq!(
+            parse_host("tcp://10.0.0.1", true).unwrap(),
+            tcp("10.0.0.1", 2376)
+        );
+        assert_eq!(
+            parse_host("tcp://:4000", false).unwrap(),
+            tcp("localhost", 4000)
+        );
+        assert_eq!(
+            parse_host("tcp://[::1]:2376", false).unwrap(),
+            tcp("::1", 2376)
+        );
+        assert_eq!(parse_host("tcp://[::1]", true).unwrap(), tcp("::1", 2376));
+        assert_eq!(
+            parse_host("tcp://[::1]:2376", false).unwrap().to_string(),
+            "tcp://[::1]:2376"
+        );
+        assert_eq!(
+            parse_host("tcp://h.example:1/", false).unwrap().to_string(),
+            "tcp://h.example:1"
+        );
+        for bad in [
+            "tcp://::1:2375",
+            "tcp://h:port",
+            "tcp://h:0",
+            "tcp://h:70000",
+            "tcp://h:1/path",
+            "tcp://[::1",
+        ] {
+            let e = parse_host(bad, false).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid host {bad}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn tls_flags_parse_like_dockerd() {
+        let c = cli(&["--tlsverify", "-H", "tcp://127.0.0.1:1"]);
+        assert_eq!(c.tlsverify, Some(true));
+        assert_eq!(c.hosts, vec!["tcp://127.0.0.1:1"]);
+        let c = cli(&["--tls=false"]);
+        assert_eq!(c.tls, Some(false));
+        let c = cli(&["--tls", "--tlscert", "/c", "--tlskey", "/k"]);
+        assert_eq!(c.tls, Some(true));
+        assert!(Cli::try_parse_from(["berthd", "--tls=maybe"]).is_err());
+    }
+
+    #[test]
+    fn tls_from_flags_and_file() {
+        let c = merge(
+            cli(&[
+                "-H",
+                "tcp://0.0.0.0",
+                "--tlsverify",
+                "--tlscacert",
+                "/p/ca",
+                "--tlscert",
+                "/p/c",
+                "--tlskey",
+                "/p/k",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.hosts, vec![tcp("0.0.0.0", 2376)]);
+        assert_eq!(
+            c.tls.mode,
+            TlsMode::Verify {
+                ca: "/p/ca".into(),
+                cert: "/p/c".into(),
+                key: "/p/k".into()
+            }
+        );
+        // Keys from the file, with Docker's names.
+        let file: FileConfig = serde_json::from_str(
+            r#"{"hosts":["tcp://127.0.0.1"],"tls":true,"tlscert":"/f/c","tlskey":"/f/k"}"#,
+        )
+        .unwrap();
+        let c = merge(cli(&[]), file).unwrap();
+        assert_eq!(c.hosts, vec![tcp("127.0.0.1", 2376)]);
+        assert_eq!(
+            c.tls.mode,
+            TlsMode::Tls {
+                cert: "/f/c".into(),
+                key: "/f/k".into()
+            }
+        );
+        // A file value and a flag for the same key conflict, as every directive does.
+        let file: FileConfig = serde_json::from_str(r#"{"tlsverify":true}"#).unwrap();
+        let e = merge(cli(&["--tlsverify=false"]), file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tlsverify: (from flag: false, from file: true)"),
+            "{e}"
+        );
+        let file: FileConfig = serde_json::from_str(r#"{"tlskey":"/a"}"#).unwrap();
+        let e = merge(cli(&["--tlskey", "/b"]), file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tlskey: (from flag: /b, from file: /a)"), "{e}");
+        // Without tls or tlsverify: no TLS, not an explicit choice.
+        let c = merge(cli(&["-H", "tcp://127.0.0.1:9"]), FileConfig::default()).unwrap();
+        assert_eq!(c.tls, TlsSettings::default());
+    }
+
+    #[test]
+    fn tls_keys_are_known_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        std::fs::write(
+            &path,
+            r#"{"tls":false,"tlsverify":false,"tlscacert":"/a","tlscert":"/b","tlskey":"/c"}"#,
+        )
+        .unwrap();
+        let mut c = cli(&[]);
+        c.config_file = Some(path);
+        let c = Config::resolve(c).unwrap();
+        assert_eq!(c.tls.mode, TlsMode::Off);
+        assert!(c.tls.explicit);
     }
 }

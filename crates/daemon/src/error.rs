@@ -79,6 +79,14 @@ pub enum DaemonError {
     /// A `-H` value berthd cannot listen on.
     #[error("invalid host {host}: {reason}")]
     InvalidHost { host: String, reason: &'static str },
+    /// The API's TLS certificate, key or CA cannot be used.
+    #[error("invalid TLS configuration: {0}")]
+    Tls(String),
+    /// A non-loopback TCP listener without client verification, not explicitly asked for.
+    #[error(
+        "refusing to listen on {host}: Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network. Use --tlsverify with --tlscacert, --tlscert and --tlskey, listen on a loopback address, or override this by explicitly specifying '--tls=false' or '--tlsverify=false'"
+    )]
+    InsecureTcp { host: String },
     /// Creating, binding or listening on a socket failed.
     #[error("{op} {path}: {source}")]
     Listen {
@@ -120,6 +128,8 @@ impl DaemonError {
             | Self::ConflictingDirectives(_)
             | Self::InvalidConfig(_)
             | Self::InvalidHost { .. }
+            | Self::Tls(_)
+            | Self::InsecureTcp { .. }
             | Self::Listen { .. }
             | Self::PidFile { .. }
             | Self::PidFileInUse { .. } => ErrorKind::Internal,

@@ -1,12 +1,13 @@
-//! berthd: the HTTP edge of berth. It serves the Docker Engine API (v1.47) on unix sockets with
-//! axum, checks API versions, maps engine error kinds to statuses, and streams progress and
-//! archives. It knows nothing of how images or containers work: that is the engine's job.
+//! berthd: the HTTP edge of berth. It serves the Docker Engine API (v1.47) on unix sockets and
+//! TCP (optionally mutual TLS) with axum, checks API versions, maps engine error kinds to
+//! statuses, and streams progress and archives. It knows nothing of how images or containers work: that is the engine's job.
 
 pub mod config;
 mod error;
 mod routes;
 pub mod server;
 mod stream;
+pub mod tls;
 mod version;
 
 pub use error::{DaemonError, Result, status_of};

@@ -74,6 +74,8 @@ async fn start(cli: Cli) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
+    // A refused or misconfigured listener stops the start before the engine opens.
+    server::preflight(&config)?;
     let engine = Engine::open(EngineConfig {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),

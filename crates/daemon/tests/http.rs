@@ -298,9 +298,16 @@ async fn inspect_fallthrough_objects_are_404() {
 #[tokio::test]
 async fn unbuilt_endpoints_are_501() {
     let t = test_app();
-    let r = call(&t, Method::POST, "/v1.47/build").await;
+    let r = call(&t, Method::GET, "/v1.47/plugins").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(r.message(), "POST /build is not implemented yet");
+    assert_eq!(r.message(), "GET /plugins is not implemented yet");
+    // A build without a Dockerfile in its context is refused before anything runs.
+    let r = call(&t, Method::POST, "/v1.47/build").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.message(),
+        "Cannot locate specified Dockerfile: Dockerfile"
+    );
     // Pull exists now: a bad name is refused before any registry is asked.
     let r = call(&t, Method::POST, "/images/create?fromImage=UPPER&tag=3").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);

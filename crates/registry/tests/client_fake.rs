@@ -5,190 +5,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::{Reply, Seen, gzip, image, layer_tar, registry_for, serve_fake};
 use registry::RegistryError;
 use registry::client::{Client, ClientOptions, Credentials, Platform, PullEvent, PullRequest};
 use storage::{ContentStore, Digest};
-
-/// One request as the fake saw it: path and `Authorization`.
-type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-type Reply = (u16, Vec<(String, String)>, Vec<u8>);
-
-/// Serves `handler` on a loopback port until the process ends. TLS hellos are dropped (the
-/// client tries HTTPS first on loopback).
-fn serve(
-    handler: impl Fn(&str, &HashMap<String, String>) -> Reply + Send + Sync + 'static,
-) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let seen: Seen = Arc::default();
-    let seen2 = Arc::clone(&seen);
-    let handler = Arc::new(handler);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let (handler, seen) = (Arc::clone(&handler), Arc::clone(&seen2));
-            std::thread::spawn(move || handle(conn, &*handler, &seen));
-        }
-    });
-    (addr, seen)
-}
-
-fn handle(
-    mut conn: TcpStream,
-    handler: &dyn Fn(&str, &HashMap<String, String>) -> Reply,
-    seen: &Seen,
-) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match conn.read(&mut byte) {
-            Ok(1) => buf.push(byte[0]),
-            _ => return,
-        }
-        if buf.len() == 1 && buf[0] == 0x16 {
-            return; // a TLS ClientHello: not spoken here
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let mut lines = text.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .unwrap_or("")
-        .to_string();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
-    seen.lock()
-        .unwrap()
-        .push((path.clone(), headers.get("authorization").cloned()));
-    let (code, extra, body) = handler(&path, &headers);
-    // Pseudo headers steer misbehaviour: `X-Fake-Length` is announced instead of the body's
-    // length; `X-Fake-Drip: <ms>` sends the body a byte at a time, that far apart.
-    let fake = |name: &str| {
-        extra
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.parse::<u64>().ok())
-    };
-    let length = fake("X-Fake-Length").unwrap_or(body.len() as u64);
-    let drip = fake("X-Fake-Drip");
-    let mut head =
-        format!("HTTP/1.1 {code} X\r\nContent-Length: {length}\r\nConnection: close\r\n");
-    for (k, v) in extra.iter().filter(|(k, _)| !k.starts_with("X-Fake-")) {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = conn.write_all(head.as_bytes());
-    match drip {
-        Some(ms) => {
-            for b in &body {
-                if conn.write_all(std::slice::from_ref(b)).is_err() {
-                    return; // the client gave up
-                }
-                std::thread::sleep(std::time::Duration::from_millis(ms));
-            }
-        }
-        None => {
-            let _ = conn.write_all(&body);
-        }
-    }
-}
-
-/// A one-file layer: (gzip bytes, diff ID).
-fn layer() -> (Vec<u8>, Digest) {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(6);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, "hello", &b"hello\n"[..]).unwrap();
-    let plain = tar.into_inner().unwrap();
-    let diff = Digest::of(&plain);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&plain).unwrap();
-    (gz.finish().unwrap(), diff)
-}
-
-struct Image {
-    layer: Vec<u8>,
-    diff: Digest,
-    config: Vec<u8>,
-    manifest: Vec<u8>,
-    index: Vec<u8>,
-}
-
-/// An image whose manifest names `layer_digest` (the real one unless a test lies).
-fn image(layer_digest: Option<&Digest>) -> Image {
-    let (layer, diff) = layer();
-    let real = Digest::of(&layer);
-    let ld = layer_digest.unwrap_or(&real);
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#
-    )
-    .into_bytes();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{ld}"}}]}}"#,
-        config.len(),
-        Digest::of(&config),
-        layer.len()
-    )
-    .into_bytes();
-    let other = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
-    let index = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-          {{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{other}","size":10,"platform":{{"architecture":"arm64","os":"linux"}}}},
-          {{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
-        Digest::of(&manifest),
-        manifest.len()
-    )
-    .into_bytes();
-    Image {
-        layer,
-        diff,
-        config,
-        manifest,
-        index,
-    }
-}
-
-/// Serves `img` under `/v2/test/img/`: `latest` is the index.
-fn registry_for(img: Image) -> impl Fn(&str, &HashMap<String, String>) -> Reply {
-    let man_digest = Digest::of(&img.manifest).to_string();
-    let cfg_digest = Digest::of(&img.config).to_string();
-    move |path, _| {
-        let ct = |t: &str| vec![("Content-Type".to_string(), t.to_string())];
-        match path {
-            "/v2/" => (200, vec![], b"{}".to_vec()),
-            "/v2/test/img/manifests/latest" => (
-                200,
-                ct("application/vnd.oci.image.index.v1+json"),
-                img.index.clone(),
-            ),
-            p if p == format!("/v2/test/img/manifests/{man_digest}") => (
-                200,
-                ct("application/vnd.docker.distribution.manifest.v2+json"),
-                img.manifest.clone(),
-            ),
-            p if p == format!("/v2/test/img/blobs/{cfg_digest}") => {
-                (200, vec![], img.config.clone())
-            }
-            p if p.starts_with("/v2/test/img/blobs/") => (200, vec![], img.layer.clone()),
-            _ => (
-                404,
-                vec![],
-                br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
-                    .to_vec(),
-            ),
-        }
-    }
-}
 
 fn request(addr: &str, reference: &str) -> PullRequest {
     PullRequest {
@@ -221,7 +45,7 @@ async fn pull(
 async fn index_to_amd64_and_layers_once() {
     let img = image(None);
     let (diff, config) = (img.diff.clone(), img.config.clone());
-    let (addr, seen) = serve(registry_for(img));
+    let (addr, seen) = serve_fake(registry_for(img));
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
     let (r, events) = pull(&store, &request(&addr, "latest")).await;
@@ -281,7 +105,7 @@ async fn index_to_amd64_and_layers_once() {
 async fn wrong_layer_digest_stores_nothing() {
     let liar = Digest::of(b"not the layer");
     let img = image(Some(&liar));
-    let (addr, _) = serve(registry_for(img));
+    let (addr, _) = serve_fake(registry_for(img));
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
     let (r, _) = pull(&store, &request(&addr, "latest")).await;
@@ -294,15 +118,12 @@ async fn wrong_layer_digest_stores_nothing() {
         store.list().unwrap().is_empty(),
         "nothing unverified is stored"
     );
-    let ingest: Vec<_> = std::fs::read_dir(dir.path().join("ingest"))
-        .unwrap()
-        .collect();
-    assert!(ingest.is_empty(), "no partial ingest left: {ingest:?}");
+    no_ingest(dir.path());
 }
 
 #[tokio::test]
 async fn oversized_manifest_is_refused() {
-    let (addr, _) = serve(|path, _| match path {
+    let (addr, _) = serve_fake(|path, _| match path {
         "/v2/" => (200, vec![], vec![]),
         _ => (200, vec![], vec![b' '; 5 << 20]),
     });
@@ -321,7 +142,7 @@ async fn endless_401_is_a_bounded_denial() {
     // The token realm is this same server; its tokens are never accepted.
     let me: Arc<std::sync::OnceLock<String>> = Arc::default();
     let me2 = Arc::clone(&me);
-    let (addr, seen) = serve(move |path, _| {
+    let (addr, seen) = serve_fake(move |path, _| {
         if path.starts_with("/token") {
             return (200, vec![], br#"{"token":"t"}"#.to_vec());
         }
@@ -363,9 +184,9 @@ async fn redirect_to_another_host_drops_credentials() {
     let layer = img.layer.clone();
     let layer_digest = Digest::of(&layer).to_string();
     // Host B: where blobs are redirected; records what it was sent.
-    let (cdn, cdn_seen) = serve(move |_, _| (200, vec![], layer.clone()));
+    let (cdn, cdn_seen) = serve_fake(move |_, _| (200, vec![], layer.clone()));
     let inner = registry_for(img);
-    let (addr, seen) = serve(move |path, headers| {
+    let (addr, seen) = serve_fake(move |path, headers| {
         if headers.get("authorization").is_none() {
             return (
                 401,
@@ -409,19 +230,14 @@ async fn redirect_to_another_host_drops_credentials() {
 async fn concurrent_pulls_fetch_a_layer_once() {
     let img = image(None);
     let layer_path = format!("/v2/test/img/blobs/{}", Digest::of(&img.layer));
-    let (addr, seen) = serve(registry_for(img));
+    let (addr, seen) = serve_fake(registry_for(img));
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
     let req = request(&addr, "latest");
     let (a, b) = tokio::join!(pull(&store, &req), pull(&store, &req));
     a.0.unwrap();
     b.0.unwrap();
-    let fetched = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| *p == layer_path)
-        .count();
+    let fetched = asked(&seen, &layer_path);
     assert_eq!(fetched, 1, "the layer was downloaded once");
 }
 
@@ -430,7 +246,7 @@ async fn bearer_token_from_the_challenge() {
     let me: Arc<std::sync::OnceLock<String>> = Arc::default();
     let me2 = Arc::clone(&me);
     let inner = registry_for(image(None));
-    let (addr, seen) = serve(move |path, headers| {
+    let (addr, seen) = serve_fake(move |path, headers| {
         if let Some(q) = path.strip_prefix("/token?") {
             // The scope asked for is this repository's pull scope.
             let ok =
@@ -475,7 +291,7 @@ async fn transient_failures_are_retried_then_given_up() {
     let f2 = Arc::clone(&failures);
     let inner = registry_for(img);
     let lp = layer_path.clone();
-    let (addr, seen) = serve(move |path, headers| {
+    let (addr, seen) = serve_fake(move |path, headers| {
         if path == lp
             && f2
                 .fetch_update(
@@ -494,33 +310,18 @@ async fn transient_failures_are_retried_then_given_up() {
     let (r, _) = pull(&store, &request(&addr, "latest")).await;
     r.unwrap();
     assert!(store.exists(&diff));
-    let tries = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| *p == layer_path)
-        .count();
+    let tries = asked(&seen, &layer_path);
     assert_eq!(tries, 3, "two 503s, then the layer");
 
     // Always failing: a bounded number of attempts, then a clear error naming the status.
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(dir.path()).unwrap();
     failures.store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
-    let before = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| *p == layer_path)
-        .count();
+    let before = asked(&seen, &layer_path);
     let (r, _) = pull(&store, &request(&addr, "latest")).await;
     let err = r.unwrap_err().to_string();
     assert!(err.contains("503"), "{err}");
-    let after = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| *p == layer_path)
-        .count();
+    let after = asked(&seen, &layer_path);
     assert_eq!(after - before, 4, "bounded retries");
     assert!(store.list().unwrap().is_empty());
 }
@@ -551,7 +352,7 @@ fn serve_tampered(
     let size = img.layer.len();
     let inner = registry_for(img);
     let lp = layer_path.clone();
-    let (addr, seen) = serve(move |path, headers| {
+    let (addr, seen) = serve_fake(move |path, headers| {
         let mut reply = inner(path, headers);
         if path == lp {
             tamper(&mut reply);
@@ -651,17 +452,8 @@ fn two_layers() -> TwoLayers {
     let layers: Vec<_> = [("a", &b"first\n"[..]), ("b", &b"second\n"[..])]
         .iter()
         .map(|(name, data)| {
-            let mut tar = tar::Builder::new(Vec::new());
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            tar.append_data(&mut h, name, *data).unwrap();
-            let plain = tar.into_inner().unwrap();
-            let diff = Digest::of(&plain);
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(&plain).unwrap();
-            (gz.finish().unwrap(), diff)
+            let plain = layer_tar(name, data);
+            (gzip(&plain), Digest::of(&plain))
         })
         .collect();
     let config = format!(
@@ -717,7 +509,7 @@ async fn interrupted_pull_resumes_without_refetching_and_unpacks_on_the_way() {
     let b2 = Arc::clone(&broken);
     let (p2, l2, c2) = (paths.clone(), layers.clone(), config.clone());
     let cfg_path = format!("/v2/test/img/blobs/{}", Digest::of(&config));
-    let (addr, seen) = serve(move |path, _| {
+    let (addr, seen) = serve_fake(move |path, _| {
         let ct = "application/vnd.docker.distribution.manifest.v2+json";
         match path {
             "/v2/" => (200, vec![], vec![]),
@@ -779,7 +571,7 @@ async fn wrong_layer_digest_unpacks_nothing() {
     let liar = Digest::of(b"not the layer");
     let img = image(Some(&liar));
     let diff = img.diff.clone();
-    let (addr, _) = serve(registry_for(img));
+    let (addr, _) = serve_fake(registry_for(img));
     let (dir, store, snaps, req) = unpacking(&addr);
     let (r, _) = pull(&store, &req).await;
     r.unwrap_err();

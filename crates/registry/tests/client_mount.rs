@@ -5,90 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::{Log, berth_router, bind, config_for, push, serve_berth, spawn_router, store_layer};
 use registry::client::{Client, ClientOptions, PullRequest, PushEvent, PushRequest};
 use storage::{ContentStore, Digest};
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-/// Serves the registry on a free port; returns the address and the request log
-/// (`METHOD path?query status`). With `drop_patch = Some(n)`, the n-th `PATCH` (1-based) is
-/// answered 202 as if accepted but never reaches the registry: a lost chunk.
-async fn serve(root: &std::path::Path, drop_patch: Option<usize>) -> (String, Log) {
-    let router = registry::server::router(&registry::server::Options {
-        addr: String::new(),
-        root: root.to_path_buf(),
-        htpasswd: None,
-        tls: None,
-    })
-    .unwrap();
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
-    let l = Arc::clone(&log);
-    let patches = Arc::new(AtomicUsize::new(0));
-    let router = router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let (l, patches) = (Arc::clone(&l), Arc::clone(&patches));
-            async move {
-                let line = format!("{} {}", req.method(), req.uri());
-                if req.method() == axum::http::Method::PATCH {
-                    let n = patches.fetch_add(1, Ordering::SeqCst) + 1;
-                    if Some(n) == drop_patch {
-                        let uri = req.uri().to_string();
-                        let end = req
-                            .headers()
-                            .get("content-range")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.split('-').nth(1))
-                            .unwrap_or("0")
-                            .to_string();
-                        // The chunk is read and thrown away.
-                        let _ = axum::body::to_bytes(req.into_body(), usize::MAX).await;
-                        l.lock().unwrap().push(format!("{line} 202 (dropped)"));
-                        return axum::response::Response::builder()
-                            .status(202)
-                            .header("location", uri)
-                            .header("range", format!("0-{end}"))
-                            .body(axum::body::Body::empty())
-                            .unwrap();
-                    }
-                }
-                let resp = next.run(req).await;
-                l.lock()
-                    .unwrap()
-                    .push(format!("{line} {}", resp.status().as_u16()));
-                resp
-            }
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (addr, log)
-}
-
-/// A layer tar holding one file `name` with `body`.
-fn layer(store: &ContentStore, name: &str, body: &[u8]) -> Digest {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(body.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, name, body).unwrap();
-    store.write_blob(&tar.into_inner().unwrap(), None).unwrap()
-}
-
-fn config(diffs: &[Digest]) -> Vec<u8> {
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": diffs.iter().map(ToString::to_string).collect::<Vec<_>>()},
-    });
-    serde_json::to_vec(&config).unwrap()
-}
 
 fn client(metadata_dir: Option<std::path::PathBuf>) -> Client {
     Client::new(ClientOptions {
@@ -96,19 +19,6 @@ fn client(metadata_dir: Option<std::path::PathBuf>) -> Client {
         ..ClientOptions::default()
     })
     .unwrap()
-}
-
-async fn push(
-    client: &Client,
-    store: &ContentStore,
-    req: &PushRequest,
-) -> (registry::client::Pushed, Vec<PushEvent>) {
-    let events = Mutex::new(Vec::new());
-    let r = client
-        .push(store, req, &|e| events.lock().unwrap().push(e))
-        .await
-        .unwrap();
-    (r, events.into_inner().unwrap())
 }
 
 fn push_req(addr: &str, repo: &str, config: &[u8], diffs: &[Digest]) -> PushRequest {
@@ -141,15 +51,15 @@ fn count(log: &Log, f: impl Fn(&str) -> bool) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulled_layers_are_mounted_into_another_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, log) = serve(&dir.path().join("reg"), None).await;
+    let (addr, log) = serve_berth(&dir.path().join("reg"), None).await;
 
     // Someone pushes an image to src/img.
     let origin = ContentStore::open(&dir.path().join("origin")).unwrap();
     let diffs = vec![
-        layer(&origin, "a", b"first layer\n"),
-        layer(&origin, "b", &[9u8; 300_000]),
+        store_layer(&origin, "a", b"first layer\n"),
+        store_layer(&origin, "b", &[9u8; 300_000]),
     ];
-    let config = config(&diffs);
+    let config = config_for(&diffs);
     let (first, _) = push(
         &client(None),
         &origin,
@@ -225,14 +135,14 @@ async fn large_layer_goes_in_chunks_and_resumes_after_a_lost_chunk() {
     let dir = tempfile::tempdir().unwrap();
     // The second of three chunks is lost on the way: the third meets a 416 and the upload
     // resumes where the registry says it is.
-    let (addr, log) = serve(&dir.path().join("reg"), Some(2)).await;
+    let (addr, log) = serve_berth(&dir.path().join("reg"), Some(2)).await;
     let store = ContentStore::open(&dir.path().join("store")).unwrap();
     let mut big = vec![0u8; 20 << 20];
     for b in big.chunks_mut(8) {
         b.copy_from_slice(&rand::random::<u64>().to_le_bytes()[..b.len()]);
     }
-    let diffs = vec![layer(&store, "big", &big)];
-    let config = config(&diffs);
+    let diffs = vec![store_layer(&store, "big", &big)];
+    let config = config_for(&diffs);
     let c = client(None);
     let (pushed, events) = push(&c, &store, &push_req(&addr, "big/img", &config, &diffs)).await;
     let id = diffs[0].short().to_string();
@@ -281,18 +191,10 @@ async fn large_layer_goes_in_chunks_and_resumes_after_a_lost_chunk() {
 /// Serves the registry behind bearer-token auth: `/v2/…` without `Authorization: Bearer ok`
 /// answers 401 with a challenge naming `/token`, which records the scopes asked for.
 async fn serve_token_auth(root: &std::path::Path) -> (String, Log) {
-    let router = registry::server::router(&registry::server::Options {
-        addr: String::new(),
-        root: root.to_path_buf(),
-        htpasswd: None,
-        tls: None,
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let (listener, addr) = bind().await;
     let scopes: Log = Arc::new(Mutex::new(Vec::new()));
     let (s, realm) = (Arc::clone(&scopes), format!("http://{addr}/token"));
-    let router = router.layer(axum::middleware::from_fn(
+    let router = berth_router(root, None).layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             let (s, realm) = (Arc::clone(&s), realm.clone());
             async move {
@@ -331,9 +233,7 @@ async fn serve_token_auth(root: &std::path::Path) -> (String, Log) {
             }
         },
     ));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    spawn_router(listener, router);
     (addr, scopes)
 }
 
@@ -342,8 +242,8 @@ async fn mount_asks_a_token_for_the_source_repository_too() {
     let dir = tempfile::tempdir().unwrap();
     let (addr, scopes) = serve_token_auth(&dir.path().join("reg")).await;
     let store = ContentStore::open(&dir.path().join("store")).unwrap();
-    let diffs = vec![layer(&store, "a", b"token layer\n")];
-    let config = config(&diffs);
+    let diffs = vec![store_layer(&store, "a", b"token layer\n")];
+    let config = config_for(&diffs);
     let c = client(Some(dir.path().join("meta")));
     push(&c, &store, &push_req(&addr, "src/img", &config, &diffs)).await;
     assert!(
@@ -375,10 +275,10 @@ async fn mount_asks_a_token_for_the_source_repository_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_mount_becomes_the_upload() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, log) = serve(&dir.path().join("reg"), None).await;
+    let (addr, log) = serve_berth(&dir.path().join("reg"), None).await;
     let store = ContentStore::open(&dir.path().join("store")).unwrap();
-    let diffs = vec![layer(&store, "a", b"never pushed before\n")];
-    let config = config(&diffs);
+    let diffs = vec![store_layer(&store, "a", b"never pushed before\n")];
+    let config = config_for(&diffs);
     let c = client(None);
     // The metadata names a repository that does not have the blob.
     let ghost = Digest::of(b"not a real blob");

@@ -4,33 +4,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
+use common::{berth_router, config_for, serve_router, store_layer};
 use registry::client::{Client, ClientOptions, PushRequest, SearchRequest};
 use storage::ContentStore;
 
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    addr
-}
-
 /// A one-layer image in `store`: (config, diff IDs).
 fn image(store: &ContentStore) -> (Vec<u8>, Vec<storage::Digest>) {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(3);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, "f", &b"hi\n"[..]).unwrap();
-    let diff = store.write_blob(&tar.into_inner().unwrap(), None).unwrap();
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [diff.to_string()]},
-    });
-    (serde_json::to_vec(&config).unwrap(), vec![diff])
+    let diffs = vec![store_layer(store, "f", b"hi\n")];
+    (config_for(&diffs), diffs)
 }
 
 fn search(index: &str, term: &str, limit: u32) -> SearchRequest {
@@ -45,14 +28,7 @@ fn search(index: &str, term: &str, limit: u32) -> SearchRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_berths_registry() {
     let dir = tempfile::tempdir().unwrap();
-    let router = registry::server::router(&registry::server::Options {
-        addr: String::new(),
-        root: dir.path().join("reg"),
-        htpasswd: None,
-        tls: None,
-    })
-    .unwrap();
-    let addr = serve(router).await;
+    let addr = serve_router(berth_router(&dir.path().join("reg"), None)).await;
     let store = ContentStore::open(&dir.path().join("src")).unwrap();
     let (config, diff_ids) = image(&store);
     let client = Client::new(ClientOptions::default()).unwrap();
@@ -95,7 +71,7 @@ async fn search_berths_registry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_without_search_api() {
     // Every path 404s, as Debian's docker-registry answers /v1/search.
-    let addr = serve(axum::Router::new()).await;
+    let addr = serve_router(axum::Router::new()).await;
     let client = Client::new(ClientOptions::default()).unwrap();
     let err = client
         .search(&search(&addr, "busybox", 25))
@@ -134,14 +110,7 @@ async fn search_sends_basic_auth() {
     let htpasswd = dir.path().join("htpasswd");
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     std::fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
-    let router = registry::server::router(&registry::server::Options {
-        addr: String::new(),
-        root: dir.path().join("reg"),
-        htpasswd: Some(htpasswd),
-        tls: None,
-    })
-    .unwrap();
-    let addr = serve(router).await;
+    let addr = serve_router(berth_router(&dir.path().join("reg"), Some(htpasswd))).await;
     let client = Client::new(ClientOptions::default()).unwrap();
     let err = client.search(&search(&addr, "x", 25)).await.unwrap_err();
     assert_eq!(err.to_string(), "Unexpected status code 401");

@@ -4,21 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use axum::extract::{Query, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use common::serve_router;
 use http::StatusCode;
 use registry::client::{Client, ClientOptions};
 use std::collections::HashMap;
-
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    addr
-}
 
 /// Pages of two tags: a, b → c, d → e; `t/evil` links its next page to another host.
 async fn tags(Query(q): Query<HashMap<String, String>>, req: Request) -> Response {
@@ -59,7 +53,7 @@ async fn pages_are_followed_on_the_same_host_only() {
     let router = axum::Router::new()
         .route("/v2/", get(|| async { "{}" }))
         .route("/v2/{*rest}", get(tags));
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let client = Client::new(ClientOptions::default()).unwrap();
     let all = client.tags(&addr, "t/bb", None).await.unwrap();
     assert_eq!(all, ["a", "b", "c", "d", "e"]);

@@ -10,8 +10,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::{Log, berth_router, logged};
 use serde_json::Value;
 use test_support::registry::{Registry, berthd_built, skopeo_available};
 
@@ -33,12 +34,12 @@ fn json(out: &Output) -> Value {
     serde_json::from_str(&ok(out)).unwrap()
 }
 
-/// An in-process registry on 127.0.0.1:<random>, recording `METHOD path status` of every
-/// request.
+/// An in-process registry on 127.0.0.1:<random>, recording `METHOD path?query status` of
+/// every request.
 struct Server {
     port: u16,
     root: PathBuf,
-    requests: Arc<Mutex<Vec<String>>>,
+    requests: Log,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -49,28 +50,7 @@ impl Server {
     }
 
     fn start_with(root: &Path, htpasswd: Option<PathBuf>) -> Self {
-        let router = registry::server::router(&registry::server::Options {
-            addr: String::new(),
-            root: root.to_path_buf(),
-            htpasswd,
-            tls: None,
-        })
-        .unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&requests);
-        let router = router.layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let log = Arc::clone(&log);
-                async move {
-                    let line = format!("{} {}", req.method(), req.uri().path());
-                    let resp = next.run(req).await;
-                    log.lock()
-                        .unwrap()
-                        .push(format!("{line} {}", resp.status().as_u16()));
-                    resp
-                }
-            },
-        ));
+        let (router, requests) = logged(berth_router(root, htpasswd), None);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

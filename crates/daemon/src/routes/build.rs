@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use api_types::models::BuildPruneResponse;
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
