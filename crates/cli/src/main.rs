@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod format;
 mod raw;
+mod raw_stream;
 mod registry_exec;
 
 use clap::Parser;

@@ -475,3 +475,39 @@ fn from_pulls_a_missing_base_and_pull_refreshes_it() {
     assert!(e.contains(&addr), "{e}");
     nothing_left(&d);
 }
+
+#[test]
+fn dockerfile_outside_the_context_and_several_add_hosts() {
+    require_root!();
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    write(ctx.path(), "data.txt", "in context\n");
+    // The docker CLI sends such a Dockerfile as `.dockerfile.<random>`, ending its tar right
+    // after the file's data.
+    let df = elsewhere.path().join("Dockerfile");
+    std::fs::write(
+        &df,
+        "FROM busybox\nCOPY data.txt /data.txt\nRUN grep -c h1 /etc/hosts > /h1 && grep -c h2 /etc/hosts > /h2\n",
+    )
+    .unwrap();
+    let text = ok(&build(
+        &d,
+        &[
+            "-f",
+            df.to_str().unwrap(),
+            "--add-host",
+            "h1:10.1.1.1",
+            "--add-host",
+            "h2:10.2.2.2",
+            "-t",
+            "outside:1",
+            ctx.path().to_str().unwrap(),
+        ],
+    ));
+    assert!(text.contains("Successfully tagged outside:1"), "{text}");
+    let out = ok(&d.docker(&["run", "--rm", "outside:1", "cat", "/data.txt", "/h1", "/h2"]));
+    assert_eq!(out, "in context\n1\n1\n");
+    nothing_left(&d);
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("api-types", &[]),
     ("builder", &[]),
-    ("cli", &["api-types"]),
+    ("cli", &["api-types", "builder"]),
     ("daemon", &["engine", "api-types", "registry"]),
     (
         "engine",

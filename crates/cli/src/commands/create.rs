@@ -172,6 +172,8 @@ pub(crate) struct ContainerOpts {
     /// Working directory inside the container
     #[arg(short = 'w', long, value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) health: super::health_flags::HealthOpts,
     /// Print usage
     #[arg(long, action = ArgAction::Help)]
     pub(crate) help: Option<bool>,
@@ -993,6 +995,7 @@ pub(crate) fn build_create(
         labels: Some(labels),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        healthcheck: o.health.config()?,
         host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(endpoints),

@@ -128,6 +128,38 @@ pub(crate) fn registry_auth_header(domain: &str) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE.encode(json.to_string()))
 }
 
+/// `X-Registry-Config` for a build: base64url JSON of every stored credential by its `auths`
+/// key (`e30=`, i.e. `{}`, when none), as the docker CLI sends it for `FROM` pulls.
+pub(crate) fn registry_config_header() -> String {
+    let mut out = Map::new();
+    if let Ok(cfg) = read_config()
+        && let Some(Value::Object(auths)) = cfg.get("auths")
+    {
+        for (key, entry) in auths {
+            let Some(raw) = entry
+                .get("auth")
+                .and_then(Value::as_str)
+                .and_then(|a| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(a.trim())
+                        .ok()
+                })
+                .and_then(|b| String::from_utf8(b).ok())
+            else {
+                continue;
+            };
+            let Some((u, p)) = raw.split_once(':') else {
+                continue;
+            };
+            out.insert(
+                key.clone(),
+                serde_json::json!({"username": u, "password": p, "serveraddress": key}),
+            );
+        }
+    }
+    base64::engine::general_purpose::URL_SAFE.encode(Value::Object(out).to_string())
+}
+
 fn read_line(prompt: Option<&str>) -> Result<String, CliError> {
     if let Some(p) = prompt {
         print!("{p}");

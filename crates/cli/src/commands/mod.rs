@@ -1,12 +1,15 @@
 //! Command-line definitions (docker's flags and aliases) and dispatch.
 
 mod archive;
+mod build;
+mod build_context;
 mod commit;
 mod container;
 mod cp;
 mod create;
 mod df;
 mod events;
+mod health_flags;
 mod images;
 mod layer_bars;
 mod login;
@@ -86,6 +89,8 @@ pub(crate) enum Command {
     Pull(pull::PullArgs),
     /// Upload an image to a registry
     Push(push::PushArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Authenticate to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -177,6 +182,8 @@ pub(crate) enum SystemCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
@@ -404,6 +411,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&client, &a).await,
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::push(&client, &a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => {
+            build::build(&client, &a).await
+        }
         Command::Login(a) => login::login(&client, &a).await,
         Command::Logout(a) => login::logout(&a),
         Command::Search(a) => search::search(&client, &a).await,

@@ -111,9 +111,11 @@ fn request(params: &Params, headers: &HeaderMap) -> Result<BuildRequest> {
         quiet: params.bool("q"),
         target: params.str("target"),
         network_mode: params.str("networkmode"),
+        // One `extrahosts=` per `--add-host` (older clients join them with commas).
         extra_hosts: params
-            .str("extrahosts")
-            .split(',')
+            .all("extrahosts")
+            .iter()
+            .flat_map(|v| v.split(','))
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
@@ -154,7 +156,7 @@ mod tests {
     #[test]
     fn parameters_as_moby() {
         let p = Params::parse(
-            "dockerfile=sub%2FDockerfile&t=a%3A1&t=b&version=1&buildargs=%7B%22X%22%3A%221%22%2C%22Y%22%3Anull%7D&labels=&cachefrom=%5B%5D&rm=0&forcerm=1&q=1&shmsize=67108864&extrahosts=h%3A1.2.3.4",
+            "dockerfile=sub%2FDockerfile&t=a%3A1&t=b&version=1&buildargs=%7B%22X%22%3A%221%22%2C%22Y%22%3Anull%7D&labels=&cachefrom=%5B%5D&rm=0&forcerm=1&q=1&shmsize=67108864&extrahosts=h%3A1.2.3.4&extrahosts=h2%3A5.6.7.8",
         )
         .unwrap();
         let r = request(&p, &HeaderMap::new()).unwrap();
@@ -165,7 +167,7 @@ mod tests {
         assert!(r.labels.is_empty() && r.cache_from.is_empty());
         assert!(r.remove && r.force_remove && r.quiet);
         assert_eq!(r.shm_size, 67108864);
-        assert_eq!(r.extra_hosts, vec!["h:1.2.3.4"]);
+        assert_eq!(r.extra_hosts, vec!["h:1.2.3.4", "h2:5.6.7.8"]);
         let r = request(&Params::parse("").unwrap(), &HeaderMap::new()).unwrap();
         assert!(r.remove, "rm defaults to true");
         assert!(request(&Params::parse("buildargs=nope").unwrap(), &HeaderMap::new()).is_err());

@@ -29,6 +29,49 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineErr
     move |source| EngineError::Io { op, path, source }
 }
 
+/// Ends a stream on a tar block boundary followed by the two zero blocks of an end-of-archive:
+/// the docker CLI's context tar for a Dockerfile outside the context stops right after the
+/// last entry's data, which Go's reader accepts and the tar crate would not. A well-formed
+/// archive only gains zeros after its end, which readers ignore.
+struct ZeroPadded<R> {
+    inner: R,
+    count: u64,
+    padding: Option<u64>,
+}
+
+impl<R: Read> ZeroPadded<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            count: 0,
+            padding: None,
+        }
+    }
+}
+
+impl<R: Read> Read for ZeroPadded<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.padding.is_none() {
+            let n = self.inner.read(out)?;
+            if n > 0 || out.is_empty() {
+                self.count += n as u64;
+                return Ok(n);
+            }
+            // Only a stream that had something gets padded: an empty body stays empty.
+            self.padding = Some(if self.count == 0 {
+                0
+            } else {
+                (512 - self.count % 512) % 512 + 1024
+            });
+        }
+        let left = self.padding.unwrap_or(0);
+        let n = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        out[..n].fill(0);
+        self.padding = Some(left - n as u64);
+        Ok(n)
+    }
+}
+
 /// 32 random hex characters.
 pub(crate) fn random_hex() -> String {
     use rand::RngCore;
@@ -50,7 +93,7 @@ impl Context {
         storage::tree_tar::extract(
             &root,
             Path::new(""),
-            plain,
+            ZeroPadded::new(plain),
             &storage::tree_tar::ExtractOptions::default(),
         )
         .map_err(|e| EngineError::InvalidRequest(format!("reading the build context: {e}")))?;
@@ -104,5 +147,39 @@ impl Drop for Context {
         {
             tracing::warn!(dir = %self.dir.display(), "removing build context: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_ends_a_truncated_tar() {
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(34);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, ".dockerfile.abc", &[b'x'; 34][..])
+            .unwrap();
+        let mut full = t.into_inner().unwrap();
+        // As the docker CLI sends it: no padding after the data, no end blocks.
+        full.truncate(512 + 34);
+        let mut out = Vec::new();
+        ZeroPadded::new(full.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1024 + 1024);
+        let mut a = tar::Archive::new(out.as_slice());
+        let names: Vec<_> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, vec![".dockerfile.abc"]);
+        let mut empty = Vec::new();
+        ZeroPadded::new(&[][..]).read_to_end(&mut empty).unwrap();
+        assert!(empty.is_empty());
     }
 }

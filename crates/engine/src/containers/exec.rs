@@ -467,6 +467,25 @@ impl Containers {
         let _ = tokio::task::spawn_blocking(move || shim.cleanup()).await;
     }
 
+    /// Waits until the exec's process runs or ended (for the healthcheck's timeout, which
+    /// starts only once the probe runs, as moby's).
+    pub(super) async fn exec_wait_started(&self, id: &str) {
+        let Ok(e) = self.execs.get(id) else { return };
+        let mut rx = e.notice.subscribe();
+        let _ = rx.wait_for(|n| n.running || n.exited).await;
+    }
+
+    /// Sends `signal` to a running exec's process (a healthcheck past its timeout).
+    pub(super) async fn exec_kill(&self, id: &str, signal: i32) -> Result<()> {
+        let e = self.execs.get(id)?;
+        Ok(e.shim().kill(signal).await?)
+    }
+
+    /// Drops an exec record at once (healthcheck probes are not kept for inspection).
+    pub(super) fn forget_exec(&self, id: &str) {
+        self.execs.map().remove(id);
+    }
+
     /// Records a failure before the shim ran (container gone, bad user…).
     fn fail_early(&self, e: &Exec, err: &EngineError) {
         self.record_exit(e, start_failure_code(&err.to_string()));

@@ -16,6 +16,7 @@ mod commit;
 mod detach;
 mod events;
 mod exec;
+mod health;
 mod merge;
 mod mounts;
 mod names;
@@ -342,6 +343,12 @@ impl Containers {
                 if shim.alive() {
                     if let Some(h) = &handle {
                         let _enter = h.enter();
+                        {
+                            // moby's restore: the health state starts over, probing resumes.
+                            let mut r = ctr.rec();
+                            r.state.health = health::on_start(r.state.health.take(), &r.config);
+                        }
+                        self.spawn_health(&ctr);
                         Arc::clone(self).spawn_watch(Arc::clone(&ctr), shim);
                     }
                     continue;
@@ -518,7 +525,15 @@ impl Containers {
                 what: "container create",
             })??;
         let user = merge::config_of(&body);
-        let merged = merge::merge(&user, img.config.config.as_ref())?;
+        health::validate(user.healthcheck.as_ref())?;
+        let mut merged = merge::merge(&user, img.config.config.as_ref())?;
+        merged.config.healthcheck = health::merge_config(
+            user.healthcheck.clone(),
+            img.config
+                .config
+                .as_ref()
+                .and_then(|c| c.healthcheck.as_ref()),
+        );
         let mut host = body.host_config.clone().unwrap_or_default();
         merge::host_defaults(&mut host);
         update::validate_host(&host)?;
@@ -738,7 +753,9 @@ impl Containers {
                     r.endpoints = rec.endpoints.clone();
                     r.sandbox_key = rec.sandbox_key.clone();
                     r.ports = rec.ports.clone();
+                    let health = health::on_start(r.state.health.take(), &r.config);
                     r.state = State {
+                        health,
                         status: "running".into(),
                         running: true,
                         pid: i64::from(pid),
@@ -756,6 +773,7 @@ impl Containers {
                     });
                 }
                 self.event(&ctr, "start", &[]);
+                self.spawn_health(&ctr);
                 Arc::clone(self).spawn_watch(Arc::clone(&ctr), shim);
                 Ok(true)
             }
@@ -904,6 +922,7 @@ impl Containers {
         r.state.finished_at = Some(finished.unwrap_or_else(Utc::now));
         r.state.restarting = restart;
         r.state.status = if restart { "restarting" } else { "exited" }.into();
+        health::on_exit(&mut r.state);
         if let Err(e) = r.save(&dirs.dir) {
             tracing::warn!(id = %r.id, error = %e, "cannot save container state");
         }

@@ -28,6 +28,9 @@ pub(crate) struct State {
     pub error: String,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// `State.Health` (see `super::health`): None without a healthcheck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 /// Everything berth keeps about one container.
@@ -104,7 +107,10 @@ impl Record {
         let ago = |t: Option<DateTime<Utc>>| human_duration(now - t.unwrap_or(now));
         match s.status.as_str() {
             "running" if s.paused => format!("Up {} (Paused)", ago(s.started_at)),
-            "running" => format!("Up {}", ago(s.started_at)),
+            "running" => match &s.health {
+                Some(h) => format!("Up {} ({})", ago(s.started_at), h.ps_text()),
+                None => format!("Up {}", ago(s.started_at)),
+            },
             "paused" => format!("Up {} (Paused)", ago(s.started_at)),
             "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(s.finished_at)),
             "removing" => "Removal In Progress".to_string(),

@@ -99,6 +99,14 @@ fn volume_match(r: &Record, v: &str) -> bool {
         .any(|m| m.name == v || m.source == v || m.destination == v)
 }
 
+/// The `health` filter's value of a container: its status, or `none`.
+fn health_of(r: &Record) -> String {
+    r.state
+        .health
+        .as_ref()
+        .map_or_else(|| super::health::NONE.to_string(), |h| h.status.clone())
+}
+
 impl Containers {
     fn image_matches(&self, r: &Record, ancestor: &str) -> bool {
         if r.config.image.as_deref() == Some(ancestor) {
@@ -133,6 +141,20 @@ impl Containers {
                     key: "status".into(),
                     value: s,
                 });
+            }
+        }
+        for h in filters.get("health") {
+            if ![
+                super::health::STARTING,
+                super::health::HEALTHY,
+                super::health::UNHEALTHY,
+                super::health::NONE,
+            ]
+            .contains(&h.as_str())
+            {
+                return Err(EngineError::InvalidRequest(format!(
+                    "Unrecognised filter value for health: {h}"
+                )));
             }
         }
         let mut exited = Vec::new();
@@ -188,6 +210,7 @@ impl Containers {
                         .iter()
                         .any(|a| self.image_matches(r, a)))
                 && filters.get("volume").iter().all(|v| volume_match(r, v))
+                && (!filters.contains("health") || filters.get("health").contains(&health_of(r)))
                 && before.is_none_or(|b| r.created < b)
                 && since.is_none_or(|s| r.created > s);
             if !ok {
@@ -318,6 +341,9 @@ impl Containers {
             "Config": config,
             "NetworkSettings": self.network_settings(&r),
         });
+        if let Some(h) = &s.health {
+            v["State"]["Health"] = h.api();
+        }
         if size {
             let (rw, rootfs) = self.sizes(&r);
             v["SizeRw"] = json!(rw);
