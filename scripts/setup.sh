@@ -10,8 +10,9 @@
 #   iproute2, iptables  `ip` for test cleanup; iptables when a dockerd's FORWARD policy is DROP
 #   docker-compose  compose 1.29, driven against berthd by the networking e2e tests
 #   docker-registry Debian's registry: the pull e2e tests pull from it (tests/e2e/tests/pull.rs)
+#   openssl         test CAs and certificates (registry certs.d, berthd's mutual TLS e2e tests)
 set -euo pipefail
-pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose docker-registry)
+pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose docker-registry openssl)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
