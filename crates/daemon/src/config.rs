@@ -1,6 +1,7 @@
 //! berthd's command line and `daemon.json`, with dockerd's flag names and rules: unknown keys in
 //! the file are an error, and so is a directive given both as a flag and in the file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
@@ -119,6 +120,27 @@ pub struct Cli {
     /// Path to the TLS key file [default: ~/.docker/key.pem]
     #[arg(long, value_name = "FILE")]
     pub tlskey: Option<PathBuf>,
+    /// Address and port of the metrics listener (Prometheus text on /metrics, plain HTTP)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Set key=value labels on the daemon (shown by `docker info`)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Maximum concurrent layer downloads for each pull [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_downloads: Option<usize>,
+    /// Maximum concurrent layer uploads for each push [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Default logging driver for containers (only json-file) [default: json-file]
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// Default json-file log options for containers (max-size=10m, max-file=3)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opts: Vec<String>,
+    /// Validate the flags and the configuration file, then exit
+    #[arg(long)]
+    pub validate: bool,
 }
 
 /// Validates one `--registry-mirror` (moby's rules and messages).
@@ -126,10 +148,11 @@ fn parse_mirror(s: &str) -> std::result::Result<String, String> {
     registry::client::validate_mirror(s).map_err(|e| e.to_string())
 }
 
-/// Networking flags, as `engine::NetConfig` wants them.
-pub fn network_config(cli: &Cli) -> engine::NetConfig {
+/// Networking settings (flags or daemon.json), as `engine::NetConfig` wants them.
+pub fn network_config(cfg: &Config) -> engine::NetConfig {
+    let net = &cfg.network;
     let mut n = engine::NetConfig::default();
-    match cli.bridge.as_deref() {
+    match net.bridge.as_deref() {
         Some("none") => n.no_bridge = true,
         Some(b) if !b.is_empty() => {
             n.bridge = b.to_string();
@@ -137,14 +160,36 @@ pub fn network_config(cli: &Cli) -> engine::NetConfig {
         }
         _ => {}
     }
-    n.bip = cli.bip.clone();
-    n.fixed_cidr = cli.fixed_cidr.clone();
-    n.mtu = cli.mtu;
-    n.icc = cli.icc.unwrap_or(true);
-    n.iptables = cli.iptables.unwrap_or(true);
-    n.ip = cli.ip;
-    n.address_pools = cli.default_address_pools.clone();
+    n.bip = net.bip.clone();
+    n.fixed_cidr = net.fixed_cidr.clone();
+    n.mtu = net.mtu;
+    n.icc = net.icc.unwrap_or(true);
+    n.iptables = net.iptables.unwrap_or(true);
+    n.ip = net.ip;
+    n.address_pools = net.default_address_pools.clone();
     n
+}
+
+/// The networking directives, as given (defaults are the engine's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkDirectives {
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub fixed_cidr: Option<String>,
+    pub mtu: Option<u32>,
+    pub icc: Option<bool>,
+    pub iptables: Option<bool>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `base=CIDR,size=N` each.
+    pub default_address_pools: Vec<String>,
+}
+
+/// One `default-address-pools` entry in daemon.json (`{"base": "10.10.0.0/16", "size": 24}`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPool {
+    base: String,
+    size: u8,
 }
 
 /// What `daemon.json` may contain (Docker's key names).
@@ -169,6 +214,30 @@ struct FileConfig {
     tlscacert: Option<PathBuf>,
     tlscert: Option<PathBuf>,
     tlskey: Option<PathBuf>,
+    #[serde(rename = "metrics-addr")]
+    metrics_addr: Option<String>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    #[serde(rename = "fixed-cidr")]
+    fixed_cidr: Option<String>,
+    mtu: Option<u32>,
+    icc: Option<bool>,
+    iptables: Option<bool>,
+    ip: Option<std::net::Ipv4Addr>,
+    #[serde(rename = "default-address-pools")]
+    default_address_pools: Option<Vec<AddressPool>>,
+    labels: Option<Vec<String>>,
+    #[serde(rename = "max-concurrent-downloads")]
+    max_concurrent_downloads: Option<usize>,
+    #[serde(rename = "max-concurrent-uploads")]
+    max_concurrent_uploads: Option<usize>,
+    #[serde(rename = "log-driver")]
+    log_driver: Option<String>,
+    #[serde(rename = "log-opts")]
+    log_opts: Option<BTreeMap<String, String>>,
+    /// berth's own key (dockerd's certs.d directory is fixed).
+    #[serde(rename = "certs-dir")]
+    certs_dir: Option<PathBuf>,
 }
 
 const FILE_KEYS: &[&str] = &[
@@ -185,6 +254,21 @@ const FILE_KEYS: &[&str] = &[
     "tlscacert",
     "tlscert",
     "tlskey",
+    "metrics-addr",
+    "bridge",
+    "bip",
+    "fixed-cidr",
+    "mtu",
+    "icc",
+    "iptables",
+    "ip",
+    "default-address-pools",
+    "labels",
+    "max-concurrent-downloads",
+    "max-concurrent-uploads",
+    "log-driver",
+    "log-opts",
+    "certs-dir",
 ];
 
 /// Where to listen.
@@ -224,6 +308,20 @@ pub struct Config {
     /// TLS of the tcp:// listeners (`--tls`, `--tlsverify`, `--tlscacert`, `--tlscert`,
     /// `--tlskey`, or the same daemon.json keys).
     pub tls: TlsSettings,
+    /// `--metrics-addr` or daemon.json `metrics-addr`: where `/metrics` is served, if anywhere.
+    pub metrics_addr: Option<String>,
+    /// The default bridge and networking (`bridge`, `bip`, `fixed-cidr`, `mtu`, `icc`,
+    /// `iptables`, `ip`, `default-address-pools`).
+    pub network: NetworkDirectives,
+    /// Daemon labels (`--label`, `labels`), `key=value` each.
+    pub labels: Vec<String>,
+    /// `--max-concurrent-downloads` / `max-concurrent-downloads` (None: the default, 3).
+    pub max_concurrent_downloads: Option<usize>,
+    /// `--max-concurrent-uploads` / `max-concurrent-uploads` (None: the default, 3).
+    pub max_concurrent_uploads: Option<usize>,
+    /// Default json-file options for containers (`--log-opt`, `log-opts`). The only log
+    /// driver is json-file (`--log-driver`/`log-driver` accept that and nothing else).
+    pub log_opts: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -304,6 +402,59 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
     check("tlscacert", show(&cli.tlscacert), show(&file.tlscacert));
     check("tlscert", show(&cli.tlscert), show(&file.tlscert));
     check("tlskey", show(&cli.tlskey), show(&file.tlskey));
+    check(
+        "metrics-addr",
+        cli.metrics_addr.clone(),
+        file.metrics_addr.clone(),
+    );
+    let text = |v: &Option<String>| v.clone();
+    check("bridge", text(&cli.bridge), text(&file.bridge));
+    check("bip", text(&cli.bip), text(&file.bip));
+    check("fixed-cidr", text(&cli.fixed_cidr), text(&file.fixed_cidr));
+    let num = |v: Option<u32>| v.map(|v| v.to_string());
+    check("mtu", num(cli.mtu), num(file.mtu));
+    check("icc", flag(cli.icc), flag(file.icc));
+    check("iptables", flag(cli.iptables), flag(file.iptables));
+    let ip = |v: Option<std::net::Ipv4Addr>| v.map(|v| v.to_string());
+    check("ip", ip(cli.ip), ip(file.ip));
+    let file_pools = file.default_address_pools.as_ref().map(|p| {
+        p.iter()
+            .map(|p| format!("base={},size={}", p.base, p.size))
+            .collect::<Vec<_>>()
+    });
+    check(
+        "default-address-pools",
+        (!cli.default_address_pools.is_empty()).then(|| list(&cli.default_address_pools)),
+        file_pools.as_deref().map(list),
+    );
+    check(
+        "labels",
+        (!cli.labels.is_empty()).then(|| list(&cli.labels)),
+        file.labels.as_deref().map(list),
+    );
+    let count = |v: Option<usize>| v.map(|v| v.to_string());
+    check(
+        "max-concurrent-downloads",
+        count(cli.max_concurrent_downloads),
+        count(file.max_concurrent_downloads),
+    );
+    check(
+        "max-concurrent-uploads",
+        count(cli.max_concurrent_uploads),
+        count(file.max_concurrent_uploads),
+    );
+    check("log-driver", text(&cli.log_driver), text(&file.log_driver));
+    check("certs-dir", show(&cli.certs_dir), show(&file.certs_dir));
+    let opts = |m: &BTreeMap<String, String>| {
+        let v: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        format!("map[{}]", v.join(" "))
+    };
+    let cli_opts = parse_log_opts(&cli.log_opts)?;
+    check(
+        "log-opts",
+        (!cli_opts.is_empty()).then(|| opts(&cli_opts)),
+        file.log_opts.as_ref().map(opts),
+    );
     if !conflicts.is_empty() {
         return Err(DaemonError::ConflictingDirectives(conflicts.join(", ")));
     }
@@ -351,7 +502,48 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
     } else {
         cli.registry_mirrors
     };
+    let labels = if cli.labels.is_empty() {
+        file.labels.unwrap_or_default()
+    } else {
+        cli.labels
+    };
+    validate_labels(&labels)?;
+    let log_driver = cli.log_driver.or(file.log_driver);
+    if let Some(d) = log_driver.as_deref()
+        && d != "json-file"
+    {
+        return Err(DaemonError::InvalidConfig(format!(
+            "logging driver {d} is not supported (berth has json-file only)"
+        )));
+    }
+    let log_opts = if cli_opts.is_empty() {
+        file.log_opts.unwrap_or_default()
+    } else {
+        cli_opts
+    };
+    validate_log_opts(&log_opts)?;
+    let network = NetworkDirectives {
+        bridge: cli.bridge.or(file.bridge),
+        bip: cli.bip.or(file.bip),
+        fixed_cidr: cli.fixed_cidr.or(file.fixed_cidr),
+        mtu: cli.mtu.or(file.mtu),
+        icc: cli.icc.or(file.icc),
+        iptables: cli.iptables.or(file.iptables),
+        ip: cli.ip.or(file.ip),
+        default_address_pools: if cli.default_address_pools.is_empty() {
+            file_pools.unwrap_or_default()
+        } else {
+            cli.default_address_pools
+        },
+    };
     Ok(Config {
+        network,
+        labels,
+        max_concurrent_downloads: cli
+            .max_concurrent_downloads
+            .or(file.max_concurrent_downloads),
+        max_concurrent_uploads: cli.max_concurrent_uploads.or(file.max_concurrent_uploads),
+        log_opts,
         hosts,
         data_root: cli
             .data_root
@@ -373,9 +565,86 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
         registry_mirrors,
         certs_dir: cli
             .certs_dir
+            .or(file.certs_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CERTS_DIR)),
         tls,
+        metrics_addr: cli.metrics_addr.or(file.metrics_addr),
     })
+}
+
+/// `--log-opt key=value` flags as a map (a flag without `=` is moby's error).
+fn parse_log_opts(flags: &[String]) -> Result<BTreeMap<String, String>> {
+    flags
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    DaemonError::InvalidConfig(format!("invalid key value pair format: {f}"))
+                })
+        })
+        .collect()
+}
+
+/// Labels are `key=value`, a key at most once with one value (moby's rules).
+fn validate_labels(labels: &[String]) -> Result<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for l in labels {
+        let Some((k, v)) = l.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(DaemonError::InvalidConfig(format!(
+                "bad attribute format: {l}"
+            )));
+        };
+        if seen.insert(k, v).is_some_and(|old| old != v) {
+            return Err(DaemonError::InvalidConfig(format!(
+                "conflict labels for {k}={v} and {k}={}",
+                seen[k]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A size as moby's json-file reads `max-size` (`100`, `10k`, `10m`, `1g`, `1.5m`).
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0 && n.is_finite()).then_some((n * mult as f64) as u64)
+}
+
+/// The json-file options berth implements: `max-size` and `max-file`; anything else is
+/// refused with moby's message rather than ignored.
+fn validate_log_opts(opts: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in opts {
+        let ok = match k.as_str() {
+            "max-size" => parse_size(v).is_some(),
+            "max-file" => v.parse::<u32>().is_ok_and(|n| n >= 1),
+            _ => {
+                return Err(DaemonError::InvalidConfig(format!(
+                    "unknown log opt '{k}' for json-file log driver"
+                )));
+            }
+        };
+        if !ok {
+            return Err(DaemonError::InvalidConfig(format!(
+                "invalid value for log opt {k}: {v}"
+            )));
+        }
+    }
+    if opts.contains_key("max-file") && !opts.contains_key("max-size") {
+        return Err(DaemonError::InvalidConfig(
+            "max-file cannot be set without max-size".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses one `-H` value; `tcp://` without a host means localhost, without a port 2375, or
@@ -551,12 +820,12 @@ mod tests {
     fn unknown_keys_are_named() {
         let (_d, r) = with_file(
             &[],
-            r#"{"debug":true,"storage-driver":"vfs","iptables":false}"#,
+            r#"{"debug":true,"storage-driver":"vfs","live-restore":false}"#,
         );
         let msg = r.unwrap_err().to_string();
         assert_eq!(
             msg,
-            "the following directives don't match any configuration option: iptables, storage-driver"
+            "the following directives don't match any configuration option: live-restore, storage-driver"
         );
     }
 
@@ -763,5 +1032,213 @@ mod tls_tests {
         let c = Config::resolve(c).unwrap();
         assert_eq!(c.tls.mode, TlsMode::Off);
         assert!(c.tls.explicit);
+    }
+}
+
+#[cfg(test)]
+mod directive_tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut v = vec!["berthd"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap()
+    }
+
+    fn file(json: &str) -> FileConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        parse_file(&path, json).unwrap()
+    }
+
+    /// Every directive: the flag alone, the key alone (same effect), and both (a conflict
+    /// naming the key).
+    #[test]
+    fn every_flag_has_its_key() {
+        let pairs: &[(&[&str], &str, &str)] = &[
+            (
+                &["-H", "unix:///tmp/a.sock"],
+                r#""hosts":["unix:///tmp/a.sock"]"#,
+                "hosts",
+            ),
+            (&["--data-root", "/d"], r#""data-root":"/d""#, "data-root"),
+            (&["--exec-root", "/e"], r#""exec-root":"/e""#, "exec-root"),
+            (&["--pidfile", "/p"], r#""pidfile":"/p""#, "pidfile"),
+            (
+                &["--log-level", "warn"],
+                r#""log-level":"warn""#,
+                "log-level",
+            ),
+            (&["-D"], r#""debug":true"#, "debug"),
+            (
+                &["--registry-mirror", "https://m.example.com"],
+                r#""registry-mirrors":["https://m.example.com"]"#,
+                "registry-mirrors",
+            ),
+            (&["--tls"], r#""tls":true"#, "tls"),
+            (&["--tlsverify"], r#""tlsverify":true"#, "tlsverify"),
+            (
+                &["--tlsverify", "--tlscacert", "/c"],
+                r#""tlsverify":true,"tlscacert":"/c""#,
+                "tlscacert",
+            ),
+            (
+                &["--tls", "--tlscert", "/c"],
+                r#""tls":true,"tlscert":"/c""#,
+                "tlscert",
+            ),
+            (
+                &["--tls", "--tlskey", "/k"],
+                r#""tls":true,"tlskey":"/k""#,
+                "tlskey",
+            ),
+            (
+                &["--metrics-addr", "127.0.0.1:9323"],
+                r#""metrics-addr":"127.0.0.1:9323""#,
+                "metrics-addr",
+            ),
+            (&["--certs-dir", "/cd"], r#""certs-dir":"/cd""#, "certs-dir"),
+            (&["--bridge", "br9"], r#""bridge":"br9""#, "bridge"),
+            (&["--bip", "10.9.0.1/24"], r#""bip":"10.9.0.1/24""#, "bip"),
+            (
+                &["--fixed-cidr", "10.9.0.0/25"],
+                r#""fixed-cidr":"10.9.0.0/25""#,
+                "fixed-cidr",
+            ),
+            (&["--mtu", "1400"], r#""mtu":1400"#, "mtu"),
+            (&["--icc=false"], r#""icc":false"#, "icc"),
+            (&["--iptables=false"], r#""iptables":false"#, "iptables"),
+            (&["--ip", "127.0.0.1"], r#""ip":"127.0.0.1""#, "ip"),
+            (
+                &["--default-address-pool", "base=10.10.0.0/16,size=24"],
+                r#""default-address-pools":[{"base":"10.10.0.0/16","size":24}]"#,
+                "default-address-pools",
+            ),
+            (&["--label", "a=b"], r#""labels":["a=b"]"#, "labels"),
+            (
+                &["--max-concurrent-downloads", "5"],
+                r#""max-concurrent-downloads":5"#,
+                "max-concurrent-downloads",
+            ),
+            (
+                &["--max-concurrent-uploads", "2"],
+                r#""max-concurrent-uploads":2"#,
+                "max-concurrent-uploads",
+            ),
+            (
+                &["--log-driver", "json-file"],
+                r#""log-driver":"json-file""#,
+                "log-driver",
+            ),
+            (
+                &["--log-opt", "max-size=10m"],
+                r#""log-opts":{"max-size":"10m"}"#,
+                "log-opts",
+            ),
+        ];
+        for (flags, key, name) in pairs {
+            let json = format!("{{{key}}}");
+            let by_flag = merge(cli(flags), FileConfig::default())
+                .unwrap_or_else(|e| panic!("{name} flag: {e}"));
+            let by_file =
+                merge(cli(&[]), file(&json)).unwrap_or_else(|e| panic!("{name} key: {e}"));
+            assert_eq!(by_flag, by_file, "{name}: flag and key differ");
+            // json-file is the default (and only) driver: naming it changes nothing.
+            if *name != "log-driver" {
+                assert_ne!(
+                    by_flag,
+                    merge(cli(&[]), FileConfig::default()).unwrap(),
+                    "{name}: no effect"
+                );
+            }
+            let e = merge(cli(flags), file(&json)).unwrap_err().to_string();
+            assert!(
+                e.starts_with("the following directives are specified both as a flag and in the configuration file: ")
+                    && e.contains(&format!("{name}: (from flag: ")),
+                "{name}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn reloadable_values() {
+        let c = merge(
+            cli(&[]),
+            file(
+                r#"{"labels":["env=prod","team=a"],"max-concurrent-downloads":6,
+                    "log-opts":{"max-size":"1m","max-file":"2"},"bridge":"none"}"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(c.labels, vec!["env=prod", "team=a"]);
+        assert_eq!(c.max_concurrent_downloads, Some(6));
+        assert_eq!(c.max_concurrent_uploads, None);
+        assert_eq!(c.log_opts["max-file"], "2");
+        assert!(network_config(&c).no_bridge);
+        let c = merge(
+            cli(&["--default-address-pool", "base=10.10.0.0/16,size=24"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            network_config(&c).address_pools,
+            vec!["base=10.10.0.0/16,size=24"]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let bad = |args: &[&str], json: &str| merge(cli(args), file(json)).unwrap_err().to_string();
+        assert_eq!(
+            bad(&[], r#"{"labels":["novalue"]}"#),
+            "merged configuration validation from file and command line flags failed: bad attribute format: novalue"
+        );
+        assert!(
+            bad(&["--label", "a=1", "--label", "a=2"], "{}").contains("conflict labels for a=")
+        );
+        assert!(
+            bad(&[], r#"{"log-driver":"syslog"}"#)
+                .contains("logging driver syslog is not supported")
+        );
+        assert!(
+            bad(&[], r#"{"log-opts":{"compress":"true"}}"#)
+                .contains("unknown log opt 'compress' for json-file log driver")
+        );
+        assert!(bad(&[], r#"{"log-opts":{"max-size":"lots"}}"#).contains("max-size"));
+        assert!(bad(&[], r#"{"log-opts":{"max-file":"3"}}"#).contains("without max-size"));
+        assert!(bad(&["--log-opt", "max-size"], "{}").contains("invalid key value pair format"));
+        // Malformed values of known keys are parse errors, not silently dropped.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("daemon.json");
+        for json in [
+            r#"{"max-concurrent-downloads":-1}"#,
+            r#"{"default-address-pools":[{"base":"10.0.0.0/8"}]}"#,
+            r#"{"ip":"not-an-ip"}"#,
+        ] {
+            assert!(parse_file(&p, json).is_err(), "{json}");
+        }
+        // Docker keys berth does not implement are refused by name.
+        assert!(
+            parse_file(&p, r#"{"live-restore":true,"default-ulimits":{}}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("default-ulimits, live-restore")
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("10k"), Some(10 << 10));
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("1mb"), Some(1 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("-1m"), None);
+    }
+
+    #[test]
+    fn validate_flag_parses() {
+        assert!(cli(&["--validate"]).validate);
     }
 }

@@ -4,7 +4,10 @@
 
 pub mod config;
 mod error;
+pub mod metrics;
+pub mod reload;
 mod routes;
+pub mod sd_notify;
 pub mod server;
 mod stream;
 pub mod tls;

@@ -27,6 +27,19 @@ fn main() -> ExitCode {
         return registry_serve();
     }
     let cli = Cli::parse();
+    // `--validate`: check the flags and the file, bind and open nothing (dockerd's words).
+    if cli.validate {
+        return match Config::resolve(cli) {
+            Ok(_) => {
+                eprintln!("configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("berthd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,30 +77,45 @@ fn registry_serve() -> ExitCode {
 }
 
 async fn start(cli: Cli) -> anyhow::Result<()> {
-    let network = daemon::config::network_config(&cli);
-    let config = Config::resolve(cli)?;
+    let config = Config::resolve(cli.clone())?;
+    let network = daemon::config::network_config(&config);
 
     let filter = EnvFilter::try_new(config.log_level.as_filter()).context("invalid log level")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // The filter is reloadable: SIGHUP may change debug / log-level.
+    let (filter, filter_handle) = tracing_subscriber::reload::Layer::new(filter);
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
+            .init();
+    }
+    let reloader = Arc::new(daemon::reload::Reloader::new(
+        cli,
+        config.clone(),
+        Box::new(move |level| {
+            let f = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+            filter_handle.reload(f).map_err(|e| e.to_string())
+        }),
+    ));
 
     // A refused or misconfigured listener stops the start before the engine opens.
     server::preflight(&config)?;
+    daemon::metrics::preflight(config.metrics_addr.as_deref())?;
     let engine = Engine::open(EngineConfig {
         data_root: config.data_root.clone(),
         exec_root: config.exec_root.clone(),
         debug: config.debug,
         network,
     })?;
-    engine.set_insecure_registries(config.insecure_registries.clone());
-    engine.set_registry_settings(engine::RegistrySettings {
-        mirrors: config.registry_mirrors.clone(),
-        certs_dir: Some(config.certs_dir.clone()),
-    });
+    daemon::reload::apply(&engine, &config);
     let engine = Arc::new(engine);
+    daemon::reload::on_sighup(reloader, Arc::clone(&engine))?;
     server::write_pidfile(&config.pidfile)?;
 
     let result = run(&config, Arc::clone(&engine)).await;
@@ -105,7 +133,17 @@ async fn run(config: &Config, engine: Arc<Engine>) -> anyhow::Result<()> {
         data_root = %config.data_root.display(),
         "berthd started"
     );
-    server::serve(sockets, daemon::app(engine), server::shutdown_signal()).await;
+    let app = daemon::app(Arc::clone(&engine));
+    let (app, metrics) = daemon::metrics::start(config.metrics_addr.as_deref(), app, engine)?;
+    daemon::sd_notify::notify("READY=1");
+    let shutdown = async {
+        server::shutdown_signal().await;
+        daemon::sd_notify::notify("STOPPING=1");
+    };
+    server::serve(sockets, app, shutdown).await;
+    if let Some(task) = metrics {
+        task.abort();
+    }
     tracing::info!("berthd stopped");
     Ok(())
 }

@@ -18,6 +18,7 @@ impl Engine {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<String> {
+        let body = self.with_log_defaults(body);
         self.containers.create(name, body).await
     }
 

@@ -40,6 +40,7 @@
 mod build;
 mod containers;
 mod containers_ops;
+mod daemon_settings;
 mod disk_usage;
 mod error;
 pub mod events;
@@ -75,6 +76,7 @@ pub use containers::{
 };
 pub use containers::{ContainerStats, StatsStream};
 pub use containers::{ExtractRequest, PathStat};
+pub use daemon_settings::LiveSettings;
 pub use disk_usage::{DfSections, SystemDf};
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
@@ -111,6 +113,8 @@ pub struct Engine {
     events: Arc<events::Events>,
     /// The registry client pulls use (built on first use).
     registries: pull::Registries,
+    /// Settings a daemon reload changes (debug, labels, default log options).
+    live: daemon_settings::Live,
     /// Held for the engine's lifetime; dropping it releases the data root.
     _lock: LockFile,
 }
@@ -151,6 +155,7 @@ impl Engine {
             containers,
             events,
             registries,
+            live: daemon_settings::Live::default(),
             _lock: lock,
         })
     }

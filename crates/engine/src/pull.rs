@@ -5,7 +5,7 @@
 //! Owns the translation from references to registry requests and from pull events to
 //! [`ProgressEvent`]s; knows nothing of HTTP (the daemon decodes `X-Registry-Auth`).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use images::Reference;
 use registry::client::{Client, ClientOptions, Credentials, Platform, PullEvent};
@@ -30,7 +30,7 @@ pub struct PullRequest {
 #[derive(Debug, Default)]
 pub(crate) struct Registries {
     pub(crate) insecure: Mutex<Vec<String>>,
-    client: OnceLock<Client>,
+    client: Mutex<Option<Client>>,
     /// Where the client keeps distribution metadata (`<data-root>/distribution`).
     metadata_dir: Option<std::path::PathBuf>,
     /// Mirrors and certs.d (see `registry_config.rs`).
@@ -46,11 +46,9 @@ impl Registries {
         }
     }
 
-    pub(crate) fn client(&self) -> Result<Client> {
-        if let Some(c) = self.client.get() {
-            return Ok(c.clone());
-        }
-        let opts = ClientOptions {
+    /// The options the settings make now.
+    fn options(&self) -> ClientOptions {
+        ClientOptions {
             insecure_registries: self
                 .insecure
                 .lock()
@@ -62,9 +60,27 @@ impl Registries {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .options()
-        };
-        let c = Client::new(opts)?;
-        Ok(self.client.get_or_init(|| c).clone())
+        }
+    }
+
+    pub(crate) fn client(&self) -> Result<Client> {
+        let mut slot = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let c = Client::new(self.options())?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// After a settings change: the client built already takes the new options (pulls under
+    /// way keep the ones they started with).
+    pub(crate) fn refresh(&self) {
+        let opts = self.options();
+        let mut slot = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = slot.take() {
+            *slot = Some(c.with_options(opts));
+        }
     }
 }
 
@@ -127,6 +143,7 @@ impl Engine {
             .insecure
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = list;
+        self.registries.refresh();
     }
 
     /// `POST /images/create?fromImage=…`. Errors before the manifest was found (bad name,

@@ -20,6 +20,10 @@ pub struct RegistrySettings {
     pub mirrors: Vec<String>,
     /// The certs.d directory (`--certs-dir`, default `/etc/berth/certs.d`).
     pub certs_dir: Option<PathBuf>,
+    /// Layers one pull downloads at a time (`max-concurrent-downloads`; 0: the default).
+    pub max_concurrent_downloads: usize,
+    /// Layers one push uploads at a time (`max-concurrent-uploads`; 0: the default).
+    pub max_concurrent_uploads: usize,
 }
 
 impl RegistrySettings {
@@ -28,6 +32,8 @@ impl RegistrySettings {
         ClientOptions {
             mirrors: self.mirrors.clone(),
             certs_dir: self.certs_dir.clone(),
+            max_concurrent_downloads: self.max_concurrent_downloads,
+            max_concurrent_uploads: self.max_concurrent_uploads,
             ..ClientOptions::default()
         }
     }
@@ -81,13 +87,16 @@ fn service_config(insecure: &[String], mirrors: &[String]) -> RegistryServiceCon
 }
 
 impl Engine {
-    /// Docker Hub mirrors and the certs.d directory. Takes effect before the first pull.
+    /// Docker Hub mirrors, the certs.d directory and transfer parallelism. Takes effect for
+    /// the next pull or push (a reload changes them; the certs.d directory stays as the first
+    /// client was built with).
     pub fn set_registry_settings(&self, settings: RegistrySettings) {
         *self
             .registries
             .settings
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = settings;
+        self.registries.refresh();
     }
 
     /// The `RegistryConfig` section of `GET /info`.

@@ -29,7 +29,7 @@ impl Engine {
     pub async fn info(&self) -> Result<SystemInfo> {
         let images = self.blocking("image count", |svc| Ok(svc.count())).await?;
         let data_root = self.data_root().to_path_buf();
-        let debug = self.config.debug;
+        let debug = self.debug_mode();
         let id = self.id.clone();
         let mut info = tokio::task::spawn_blocking(move || host_info(&data_root, debug))
             .await
@@ -46,6 +46,7 @@ impl Engine {
         info.containers_stopped = Some(count(&|s| s != "running" && s != "paused"));
         info.n_events_listener = Some(i64::try_from(self.events.listeners()).unwrap_or(0));
         info.registry_config = Some(self.registry_service_config());
+        info.labels = Some(self.daemon_labels());
         Ok(info)
     }
 

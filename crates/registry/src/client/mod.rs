@@ -69,6 +69,12 @@ pub struct ClientOptions {
     /// The certs.d directory (`<dir>/<host[:port]>/*.crt`, `*.cert` + `*.key`); none when
     /// `None`.
     pub certs_dir: Option<std::path::PathBuf>,
+    /// Layers downloaded at the same time by one pull (daemon `max-concurrent-downloads`);
+    /// 0 means the default (3, as Docker).
+    pub max_concurrent_downloads: usize,
+    /// Layers uploaded at the same time by one push (daemon `max-concurrent-uploads`); 0 means
+    /// the default.
+    pub max_concurrent_uploads: usize,
 }
 
 /// What to pull: a repository on a registry, by tag or digest. The caller normalises names
@@ -166,6 +172,19 @@ impl Client {
             opts,
             floor: layer::TransferFloor::default(),
         })
+    }
+
+    /// The same client (connection pools, distribution metadata, certs.d) with other
+    /// registry-level options: insecure registries, mirrors and parallelism (a daemon reload).
+    /// The metadata directory and certs.d directory stay the client's own.
+    pub fn with_options(&self, opts: ClientOptions) -> Self {
+        let mut c = self.clone();
+        c.opts = ClientOptions {
+            metadata_dir: self.opts.metadata_dir.clone(),
+            certs_dir: self.opts.certs_dir.clone(),
+            ..opts
+        };
+        c
     }
 
     /// After `grace`, a layer download slower than `bytes_per_sec` is abandoned (and retried,
@@ -300,7 +319,10 @@ impl Client {
         };
         // Bounded parallelism. After a failure no new download starts, but those under way
         // finish: what they verified stays in the store for the next pull to resume from.
-        let slots = tokio::sync::Semaphore::new(PARALLEL_LAYERS);
+        let slots = tokio::sync::Semaphore::new(match self.opts.max_concurrent_downloads {
+            0 => PARALLEL_LAYERS,
+            n => n,
+        });
         let failed = std::sync::atomic::AtomicBool::new(false);
         let mut downloads = Vec::new();
         for (l, d) in todo {
@@ -337,5 +359,34 @@ impl Client {
             fetched,
             config_known,
         })
+    }
+}
+
+#[cfg(test)]
+mod reconfigure_tests {
+    use super::*;
+
+    #[test]
+    fn with_options_keeps_the_clients_directories() {
+        let c = Client::new(ClientOptions {
+            metadata_dir: Some("/m".into()),
+            certs_dir: Some("/c".into()),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let r = c.with_options(ClientOptions {
+            insecure_registries: vec!["r:5000".into()],
+            mirrors: vec!["https://m.example.com/".into()],
+            max_concurrent_downloads: 6,
+            certs_dir: Some("/other".into()),
+            ..ClientOptions::default()
+        });
+        assert!(r.is_insecure("r:5000"));
+        assert!(!c.is_insecure("r:5000"));
+        assert_eq!(r.opts.mirrors, vec!["https://m.example.com/"]);
+        assert_eq!(r.opts.max_concurrent_downloads, 6);
+        assert_eq!(r.opts.metadata_dir, Some("/m".into()));
+        assert_eq!(r.opts.certs_dir, Some("/c".into()));
+        assert!(std::sync::Arc::ptr_eq(&r.metadata, &c.metadata));
     }
 }

@@ -214,7 +214,10 @@ impl Client {
             domain: &req.domain,
             repository: &req.repository,
         };
-        let slots = tokio::sync::Semaphore::new(PARALLEL_UPLOADS);
+        let slots = tokio::sync::Semaphore::new(match self.opts.max_concurrent_uploads {
+            0 => PARALLEL_UPLOADS,
+            n => n,
+        });
         let mut uploads = Vec::new();
         for (d, known) in &layers {
             let (slots, session, target) = (&slots, &session, &target);

@@ -1,0 +1,157 @@
+//! Daemon-wide settings berthd may change while it runs (a configuration reload): debug mode
+//! and labels as `docker info` shows them, and the json-file log options new containers get
+//! unless they set their own. Also the `daemon reload` event.
+//!
+//! Owns the values and where they apply; knows nothing of daemon.json, flags or signals.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use api_types::models::{ContainerCreateBody, EventMessageTypeEnum, HostConfigLogConfig};
+
+use crate::Engine;
+
+/// The reloadable settings (the registry ones are in [`crate::RegistrySettings`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveSettings {
+    /// Debug mode (`docker info` Debug Mode (server)).
+    pub debug: bool,
+    /// Daemon labels (`key=value`), shown by `docker info` under Labels.
+    pub labels: Vec<String>,
+    /// Default json-file log options (`max-size`, `max-file`).
+    pub log_opts: BTreeMap<String, String>,
+}
+
+/// Holder of the live settings inside the engine.
+#[derive(Debug, Default)]
+pub(crate) struct Live(Mutex<Option<LiveSettings>>);
+
+impl Live {
+    fn get(&self) -> Option<LiveSettings> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// moby's mergeAndVerifyLogConfig: a container without a driver gets the daemon's; one with the
+/// daemon's driver (json-file) gets each default option it does not set itself.
+fn apply_log_defaults(body: &mut ContainerCreateBody, defaults: &BTreeMap<String, String>) {
+    let host = body.host_config.get_or_insert_with(Default::default);
+    let log = host
+        .log_config
+        .get_or_insert_with(HostConfigLogConfig::default);
+    if log.typ.as_deref().is_none_or(str::is_empty) {
+        log.typ = Some("json-file".into());
+    }
+    if log.typ.as_deref() != Some("json-file") {
+        return;
+    }
+    let opts = log.config.get_or_insert_with(HashMap::new);
+    for (k, v) in defaults {
+        opts.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+}
+
+impl Engine {
+    /// Sets debug mode, labels and default log options (at start and on reload).
+    pub fn set_live_settings(&self, settings: LiveSettings) {
+        *self.live.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(settings);
+    }
+
+    /// Debug mode now: the live setting, or the one the engine was opened with.
+    pub(crate) fn debug_mode(&self) -> bool {
+        self.live.get().map_or(self.config.debug, |s| s.debug)
+    }
+
+    /// The daemon labels now.
+    pub(crate) fn daemon_labels(&self) -> Vec<String> {
+        self.live.get().map(|s| s.labels).unwrap_or_default()
+    }
+
+    /// Fills a create request's log configuration from the daemon defaults.
+    pub(crate) fn with_log_defaults(&self, mut body: ContainerCreateBody) -> ContainerCreateBody {
+        if let Some(s) = self.live.get()
+            && !s.log_opts.is_empty()
+        {
+            apply_log_defaults(&mut body, &s.log_opts);
+        }
+        body
+    }
+
+    /// Emits moby's `daemon reload` event (actor: the daemon ID; `name` is the host name).
+    pub fn emit_daemon_reload(&self, mut attributes: HashMap<String, String>) {
+        if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            attributes.insert("name".into(), name.trim().to_string());
+        }
+        self.events.emit(
+            EventMessageTypeEnum::DAEMON,
+            "reload",
+            self.id.clone(),
+            attributes,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api_types::models::HostConfig;
+
+    fn defaults() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("max-size".to_string(), "10m".to_string()),
+            ("max-file".to_string(), "3".to_string()),
+        ])
+    }
+
+    #[test]
+    fn containers_without_options_get_the_defaults() {
+        let mut body = ContainerCreateBody::default();
+        apply_log_defaults(&mut body, &defaults());
+        let log = body.host_config.unwrap().log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        let c = log.config.unwrap();
+        assert_eq!(c["max-size"], "10m");
+        assert_eq!(c["max-file"], "3");
+    }
+
+    #[test]
+    fn own_options_win_per_key() {
+        let mut body = ContainerCreateBody {
+            host_config: Some(HostConfig {
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    config: Some(HashMap::from([("max-size".into(), "1k".into())])),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        apply_log_defaults(&mut body, &defaults());
+        let c = body
+            .host_config
+            .unwrap()
+            .log_config
+            .unwrap()
+            .config
+            .unwrap();
+        assert_eq!(c["max-size"], "1k");
+        assert_eq!(c["max-file"], "3");
+    }
+
+    #[test]
+    fn other_drivers_are_left_alone() {
+        let mut body = ContainerCreateBody {
+            host_config: Some(HostConfig {
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("none".into()),
+                    config: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        apply_log_defaults(&mut body, &defaults());
+        let log = body.host_config.unwrap().log_config.unwrap();
+        assert!(log.config.is_none());
+    }
+}
