@@ -271,11 +271,43 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
         }
         "HEALTHCHECK" => {
             need_arg()?;
+            // Flags first (`--interval=30s --retries=3 CMD …`), as the Dockerfile instruction.
+            let mut hc = Map::new();
+            let mut rest = rest.trim_start();
+            while let Some(flag) = rest.strip_prefix("--") {
+                let end = flag.find(char::is_whitespace).unwrap_or(flag.len());
+                let (name, value) = flag[..end].split_once('=').ok_or_else(|| {
+                    ImagesError::InvalidChange(format!(
+                        "missing a value on flag: --{}",
+                        &flag[..end]
+                    ))
+                })?;
+                let key = match name {
+                    "interval" => "Interval",
+                    "timeout" => "Timeout",
+                    "start-period" => "StartPeriod",
+                    "start-interval" => "StartInterval",
+                    "retries" => "Retries",
+                    other => {
+                        return Err(ImagesError::InvalidChange(format!("Unknown flag: {other}")));
+                    }
+                };
+                let n = if key == "Retries" {
+                    value.parse::<i64>().ok().filter(|n| *n >= 0)
+                } else {
+                    go_duration_nanos(value)
+                }
+                .ok_or_else(|| {
+                    ImagesError::InvalidChange(format!("invalid value {value:?} for --{name}"))
+                })?;
+                hc.insert(key.into(), Value::from(n));
+                rest = flag[end..].trim_start();
+            }
             let words = split_words(rest)?;
             let test = match words.first().map(|w| w.to_uppercase()).as_deref() {
                 Some("NONE") => vec!["NONE".to_string()],
                 Some("CMD") => {
-                    let after = rest.trim_start()[3..].trim();
+                    let after = rest[3..].trim();
                     match json_array(after) {
                         Some(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
                         None => vec!["CMD-SHELL".to_string(), after.to_string()],
@@ -287,7 +319,6 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
                     ));
                 }
             };
-            let mut hc = Map::new();
             hc.insert("Test".into(), Value::from(test));
             cfg.healthcheck = Some(Value::Object(hc));
         }
@@ -300,9 +331,54 @@ pub(crate) fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> 
     Ok(())
 }
 
+/// A Go duration (`300ms`, `1m30s`, `1.5h`) in nanoseconds; `None` when malformed.
+fn go_duration_nanos(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|i| *i > 0)?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        let unit_end = rest[num_end..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .map_or(rest.len(), |i| num_end + i);
+        let scale = match &rest[num_end..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(total as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn healthcheck_flags() {
+        let c = apply(&["HEALTHCHECK --interval=300ms --timeout=1m30s --retries=2 CMD true"]);
+        let hc = c.healthcheck.unwrap();
+        assert_eq!(hc["Interval"], 300_000_000);
+        assert_eq!(hc["Timeout"], 90_000_000_000_i64);
+        assert_eq!(hc["Retries"], 2);
+        assert_eq!(hc["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+        let mut c = ContainerConfig::default();
+        assert!(apply_change(&mut c, "HEALTHCHECK --interval=soon CMD true").is_err());
+        assert!(apply_change(&mut c, "HEALTHCHECK --bogus=1 CMD true").is_err());
+        assert_eq!(go_duration_nanos("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(go_duration_nanos("10"), None);
+    }
 
     fn apply(lines: &[&str]) -> ContainerConfig {
         let mut c = ContainerConfig::default();
