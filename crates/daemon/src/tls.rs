@@ -9,15 +9,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::error::{DaemonError, Result};
 
@@ -28,11 +21,6 @@ pub const DEFAULT_KEY_FILE: &str = "key.pem";
 /// Docker's default ports for `tcp://host` without one.
 pub const DEFAULT_HTTP_PORT: u16 = 2375;
 pub const DEFAULT_TLS_PORT: u16 = 2376;
-
-/// How long a client may take to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for the server to pick them up.
-const BACKLOG: usize = 64;
 
 /// What the TCP listeners do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,64 +129,11 @@ impl TlsSettings {
     }
 }
 
-fn tls_err(what: &str, path: &Path, e: &dyn std::fmt::Display) -> DaemonError {
-    DaemonError::Tls(format!("{what} {}: {e}", path.display()))
-}
-
-/// Loads the certificate chain and key (PEM), and the client CA for mutual TLS.
+/// The rustls config (the registry server's loader: berthd and `berthd registry serve` share
+/// one TLS stack).
 fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Arc<ServerConfig>> {
-    let certs = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| tls_err("could not read certificate", cert, &e))?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| tls_err("could not read certificate", cert, &e))?;
-    if certs.is_empty() {
-        return Err(tls_err(
-            "could not read certificate",
-            cert,
-            &"no certificate found",
-        ));
-    }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err("could not read key", key, &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DaemonError::Tls(format!("TLS setup: {e}")))?;
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca)
-                .map_err(|e| tls_err("could not read CA certificate", ca, &e))?
-            {
-                let c = c.map_err(|e| tls_err("could not read CA certificate", ca, &e))?;
-                roots
-                    .add(c)
-                    .map_err(|e| tls_err("invalid CA certificate", ca, &e))?;
-            }
-            if roots.is_empty() {
-                return Err(tls_err(
-                    "could not read CA certificate",
-                    ca,
-                    &"no certificate found",
-                ));
-            }
-            // Mandatory client authentication: a client without a certificate this CA signed
-            // fails the handshake and never reaches HTTP.
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .map_err(|e| tls_err("invalid CA certificate", ca, &e))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut config = builder
-        .with_single_cert(certs, key_der)
-        .map_err(|e| DaemonError::Tls(format!("TLS certificate and key: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    registry::server::tls::server_config(cert, key, client_ca)
+        .map_err(|e| DaemonError::Tls(e.to_string()))
 }
 
 /// Why a TCP listener on `addr` is refused, if it is: without client verification only
@@ -238,65 +173,8 @@ pub fn warn_unauthenticated(host: &str, addr: SocketAddr, tls: &TlsSettings) {
     }
 }
 
-/// A TLS listener for `axum::serve`: accepts TCP connections and completes each handshake in
-/// its own task, bounded in time, so a slow or silent client never holds up the others.
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp` (the accept task ends when the listener is dropped).
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(BACKLOG);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    res = tcp.accept() => match res {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tracing::warn!(%local, "accept: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    () = tx.closed() => return,
-                };
-                let _ = stream.set_nodelay(true);
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::info!(%peer, "TLS handshake refused: {e}"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { rx, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            // The accept task is gone: nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
+/// The TLS listener of the registry server, serving berthd's `tcp://` hosts too.
+pub use registry::server::tls::TlsListener;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ mod names;
 mod referrers;
 mod search;
 mod store;
-mod tls;
+pub mod tls;
 mod uploads;
 
 #[cfg(test)]

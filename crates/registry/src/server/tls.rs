@@ -26,41 +26,61 @@ const BACKLOG: usize = 64;
 /// Loads a certificate chain and private key (PEM), and the client CA if any, into a server
 /// configuration.
 pub(crate) fn config(files: &super::TlsFiles) -> Result<Arc<ServerConfig>> {
-    let (cert, key) = (files.cert.as_path(), files.key.as_path());
+    server_config(&files.cert, &files.key, files.client_ca.as_deref())
+}
+
+/// A rustls server config (ring) from a PEM certificate chain and key; with `client_ca`,
+/// client certificates that CA signed are mandatory (a client without one fails the handshake
+/// and never reaches HTTP). Offers http/1.1 only. berthd's `tcp://` listeners use it too.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>> {
     let bad = |what: &str, p: &Path, e: &dyn std::fmt::Display| {
         RegistryError::Other(format!("{what} {}: {e}", p.display()))
     };
     let certs = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad("reading certificate", cert, &e))?
+        .map_err(|e| bad("could not read certificate", cert, &e))?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| bad("reading certificate", cert, &e))?;
+        .map_err(|e| bad("could not read certificate", cert, &e))?;
     if certs.is_empty() {
-        return Err(bad("reading certificate", cert, &"no certificate found"));
+        return Err(bad(
+            "could not read certificate",
+            cert,
+            &"no certificate found",
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("reading key", key, &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("could not read key", key, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Other(format!("TLS setup: {e}")))?;
-    let builder = match &files.client_ca {
+    let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in
-                CertificateDer::pem_file_iter(ca).map_err(|e| bad("reading client CA", ca, &e))?
+            for c in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| bad("could not read CA certificate", ca, &e))?
             {
-                let c = c.map_err(|e| bad("reading client CA", ca, &e))?;
-                roots.add(c).map_err(|e| bad("client CA", ca, &e))?;
+                let c = c.map_err(|e| bad("could not read CA certificate", ca, &e))?;
+                roots
+                    .add(c)
+                    .map_err(|e| bad("invalid CA certificate", ca, &e))?;
             }
             if roots.is_empty() {
-                return Err(bad("reading client CA", ca, &"no certificate found"));
+                return Err(bad(
+                    "could not read CA certificate",
+                    ca,
+                    &"no certificate found",
+                ));
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider,
             )
             .build()
-            .map_err(|e| bad("client CA", ca, &e))?;
+            .map_err(|e| bad("invalid CA certificate", ca, &e))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -71,15 +91,16 @@ pub(crate) fn config(files: &super::TlsFiles) -> Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// A TLS listener for `axum::serve`.
-pub(crate) struct TlsListener {
+/// An axum listener that hands over only connections whose TLS handshake succeeded; each
+/// handshake runs in its own task (bounded by a timeout), so a slow client holds up no other.
+pub struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
     /// Starts accepting on `tcp` (the accept task ends when the listener is dropped).
-    pub(crate) fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(BACKLOG);
         let acceptor = TlsAcceptor::from(config);
@@ -89,21 +110,22 @@ impl TlsListener {
                     res = tcp.accept() => match res {
                         Ok(c) => c,
                         Err(e) => {
-                            tracing::warn!("registry: accept: {e}");
+                            tracing::warn!(%local, "accept: {e}");
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                     },
                     () = tx.closed() => return,
                 };
+                let _ = stream.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, "registry: TLS handshake: {e}"),
-                        Err(_) => tracing::debug!(%peer, "registry: TLS handshake timed out"),
+                        Ok(Err(e)) => tracing::info!(%peer, "TLS handshake refused: {e}"),
+                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                     }
                 });
             }
