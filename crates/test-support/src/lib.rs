@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod fixtures;
+pub mod pki;
 pub mod pty;
 pub mod registry;
 

@@ -6,13 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use test_support::daemon::{TestDaemon, bin_path, fails, ok};
 use test_support::fixtures;
-use test_support::registry::{Registry, free_port, skopeo_available, skopeo_copy, tool_available};
+use test_support::pki::Pki;
+use test_support::registry::{Registry, free_port, skopeo_available, skopeo_copy};
 use test_support::require_root;
 
 fn combined(out: &Output) -> String {
@@ -151,103 +151,6 @@ fn an_invalid_mirror_stops_the_daemon_with_mobys_message() {
     );
 }
 
-/// A test PKI made with openssl: a CA, a server certificate for 127.0.0.1 and a client
-/// certificate it signed, and an unrelated CA.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn make(dir: &Path) -> Option<Self> {
-        std::fs::create_dir_all(dir).unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .current_dir(dir)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        if !tool_available("openssl") {
-            return None;
-        }
-        let key = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ];
-        for (name, cn) in [
-            ("ca", "berth test CA"),
-            ("other-ca", "another berth test CA"),
-        ] {
-            let (k, c) = (format!("{name}.key"), format!("{name}.crt"));
-            let mut args = vec!["req", "-x509"];
-            args.extend(key);
-            args.extend(["-days", "1", "-subj"]);
-            let subj = format!("/CN={cn}");
-            args.extend([subj.as_str(), "-keyout", &k, "-out", &c]);
-            run(&args);
-        }
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("client.ext"),
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        for (name, cn) in [("server", "127.0.0.1"), ("client", "berth test client")] {
-            let (k, csr) = (format!("{name}.key"), format!("{name}.csr"));
-            let subj = format!("/CN={cn}");
-            let mut args = vec!["req"];
-            args.extend(key);
-            args.extend(["-subj", &subj, "-keyout", &k, "-out", &csr]);
-            run(&args);
-            let (ext, out) = (format!("{name}.ext"), format!("{name}.cert"));
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                &ext,
-                "-out",
-                &out,
-            ]);
-        }
-        Some(Self {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// A certs directory (skopeo's `--cert-dir` or a certs.d host directory) holding `files`.
-    fn copy_into(&self, dest: &Path, files: &[(&str, &str)]) {
-        std::fs::create_dir_all(dest).unwrap();
-        for (from, to) in files {
-            std::fs::copy(self.file(from), dest.join(to)).unwrap();
-        }
-    }
-}
-
 #[test]
 fn certs_dir_roots_and_client_certificates() {
     require_root!();
@@ -260,15 +163,15 @@ fn certs_dir_roots_and_client_certificates() {
     };
     // A registry speaking only TLS and requiring a client certificate its CA signed.
     let reg = Registry::berth_with()
-        .tls(&pki.file("server.cert"), &pki.file("server.key"))
-        .tls_client_ca(&pki.file("ca.crt"))
+        .tls(&pki.file("server-cert.pem"), &pki.file("server-key.pem"))
+        .tls_client_ca(&pki.file("ca.pem"))
         .start();
     let host = reg.addr();
     let skopeo_dir = work.path().join("skopeo-certs");
     let pair = [
-        ("ca.crt", "ca.crt"),
-        ("client.cert", "client.cert"),
-        ("client.key", "client.key"),
+        ("ca.pem", "ca.crt"),
+        ("client-cert.pem", "client.cert"),
+        ("client-key.pem", "client.key"),
     ];
     pki.copy_into(&skopeo_dir, &pair);
     let archive = fixtures::busybox_archive(work.path());
@@ -282,7 +185,7 @@ fn certs_dir_roots_and_client_certificates() {
 
     let certs_d = work.path().join("certs.d");
     let host_dir = certs_d.join(&host);
-    pki.copy_into(&host_dir, &[("ca.crt", "ca.crt")]);
+    pki.copy_into(&host_dir, &[("ca.pem", "ca.crt")]);
     // The same registry is also an https:// Docker Hub mirror, verified with certs.d too.
     let mirror = format!("https://{host}");
     let d = TestDaemon::start_with(&[
@@ -320,7 +223,7 @@ fn certs_dir_roots_and_client_certificates() {
     assert!(out.contains("v1: digest: sha256:"), "{out}");
 
     // The server's certificate is verified against the CA in certs.d: another CA fails.
-    pki.copy_into(&host_dir, &[("other-ca.crt", "ca.crt")]);
+    pki.copy_into(&host_dir, &[("other-ca.pem", "ca.crt")]);
     ok(&d.docker(&["rmi", &image, &pushed]));
     let err = fails(&d.docker(&["pull", &image]));
     assert!(
@@ -329,7 +232,7 @@ fn certs_dir_roots_and_client_certificates() {
     );
 
     // A client certificate without its key: Docker's message naming the files.
-    pki.copy_into(&host_dir, &[("ca.crt", "ca.crt")]);
+    pki.copy_into(&host_dir, &[("ca.pem", "ca.crt")]);
     std::fs::remove_file(host_dir.join("client.key")).unwrap();
     let err = fails(&d.docker(&["pull", &image]));
     assert!(

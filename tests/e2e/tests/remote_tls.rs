@@ -7,132 +7,47 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use test_support::daemon::{TestDaemon, bin_path, docker_cli, fails, ok};
+use test_support::pki::Pki;
 use test_support::registry::{free_port, tool_available};
 use test_support::require_root;
 
-/// A test PKI: a CA, a server certificate (SAN 127.0.0.1, localhost) and a client certificate
-/// it signed; another CA and a client certificate that one signed.
-struct Pki {
-    dir: PathBuf,
+/// A PKI file's path as a string (for command lines).
+fn file(pki: &Pki, name: &str) -> String {
+    pki.file(name).to_string_lossy().into_owned()
 }
 
-impl Pki {
-    fn make(dir: &Path) -> Option<Self> {
-        if !tool_available("openssl") {
-            eprintln!("skipped: openssl is not installed");
-            return None;
-        }
-        std::fs::create_dir_all(dir).unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .current_dir(dir)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let key = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ];
-        for (name, cn) in [("ca", "berth test CA"), ("other-ca", "another test CA")] {
-            let (k, c) = (format!("{name}-key.pem"), format!("{name}.pem"));
-            let subj = format!("/CN={cn}");
-            let mut args = vec!["req", "-x509"];
-            args.extend(key);
-            args.extend(["-days", "1", "-subj", &subj, "-keyout", &k, "-out", &c]);
-            run(&args);
-        }
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("client.ext"),
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        for (name, cn, ca, ext) in [
-            ("server", "127.0.0.1", "ca", "server.ext"),
-            ("client", "berth client", "ca", "client.ext"),
-            ("intruder", "intruder", "other-ca", "client.ext"),
-        ] {
-            let (k, csr) = (format!("{name}-key.pem"), format!("{name}.csr"));
-            let subj = format!("/CN={cn}");
-            let mut args = vec!["req"];
-            args.extend(key);
-            args.extend(["-subj", &subj, "-keyout", &k, "-out", &csr]);
-            run(&args);
-            let (ca_cert, ca_key) = (format!("{ca}.pem"), format!("{ca}-key.pem"));
-            let out = format!("{name}-cert.pem");
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_cert,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                ext,
-                "-out",
-                &out,
-            ]);
-        }
-        Some(Self {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.dir.join(name).to_string_lossy().into_owned()
-    }
-
-    /// A directory laid out as Docker's default cert path: ca.pem, cert.pem, key.pem.
-    fn server_dir(&self) -> PathBuf {
-        let d = self.dir.join("server-dir");
-        std::fs::create_dir_all(&d).unwrap();
-        for (from, to) in [
+/// A directory laid out as Docker's default cert path: ca.pem, cert.pem, key.pem.
+fn server_dir(pki: &Pki) -> PathBuf {
+    let d = pki.file("server-dir");
+    pki.copy_into(
+        &d,
+        &[
             ("ca.pem", "ca.pem"),
             ("server-cert.pem", "cert.pem"),
             ("server-key.pem", "key.pem"),
-        ] {
-            std::fs::copy(self.dir.join(from), d.join(to)).unwrap();
-        }
-        d
-    }
+        ],
+    );
+    d
+}
 
-    /// The docker CLI's flags for mutual TLS with `client` (`client` or `intruder`).
-    fn client_flags(&self, client: &str, port: u16) -> Vec<String> {
-        vec![
-            "-H".into(),
-            format!("tcp://127.0.0.1:{port}"),
-            "--tlsverify".into(),
-            "--tlscacert".into(),
-            self.file("ca.pem"),
-            "--tlscert".into(),
-            self.file(&format!("{client}-cert.pem")),
-            "--tlskey".into(),
-            self.file(&format!("{client}-key.pem")),
-        ]
-    }
+/// The docker CLI's flags for mutual TLS with `client` (`client` or `intruder`).
+fn client_flags(pki: &Pki, client: &str, port: u16) -> Vec<String> {
+    vec![
+        "-H".into(),
+        format!("tcp://127.0.0.1:{port}"),
+        "--tlsverify".into(),
+        "--tlscacert".into(),
+        file(pki, "ca.pem"),
+        "--tlscert".into(),
+        file(pki, &format!("{client}-cert.pem")),
+        "--tlskey".into(),
+        file(pki, &format!("{client}-key.pem")),
+    ]
 }
 
 fn stdout(o: &Output) -> String {
@@ -209,13 +124,13 @@ fn mutual_tls_with_the_docker_cli() {
     let port = free_port();
     let tcp = format!("tcp://127.0.0.1:{port}");
     // No path flags: the CA, certificate and key come from $DOCKER_CERT_PATH (Docker's default).
-    let server_dir = pki.server_dir();
+    let server_dir = server_dir(&pki);
     let d = TestDaemon::start_with_env(
         &["-H", &tcp, "--tlsverify"],
         &[("DOCKER_CERT_PATH", server_dir.to_str().unwrap())],
     );
     d.load_busybox();
-    let good = pki.client_flags("client", port);
+    let good = client_flags(&pki, "client", port);
 
     let v = ok(&docker(
         &d,
@@ -264,7 +179,7 @@ fn mutual_tls_with_the_docker_cli() {
 
     if tool_available("curl") {
         // No client certificate: the handshake fails, no HTTP status at all.
-        let (code, status) = curl_ping("https", port, &["--cacert", &pki.file("ca.pem")]);
+        let (code, status) = curl_ping("https", port, &["--cacert", &file(&pki, "ca.pem")]);
         assert_ne!(code, Some(0));
         assert_eq!(status, "000");
         // A certificate from another CA: refused in the handshake too.
@@ -273,11 +188,11 @@ fn mutual_tls_with_the_docker_cli() {
             port,
             &[
                 "--cacert",
-                &pki.file("ca.pem"),
+                &file(&pki, "ca.pem"),
                 "--cert",
-                &pki.file("intruder-cert.pem"),
+                &file(&pki, "intruder-cert.pem"),
                 "--key",
-                &pki.file("intruder-key.pem"),
+                &file(&pki, "intruder-key.pem"),
             ],
         );
         assert_ne!(code, Some(0));
@@ -292,11 +207,11 @@ fn mutual_tls_with_the_docker_cli() {
             port,
             &[
                 "--cacert",
-                &pki.file("ca.pem"),
+                &file(&pki, "ca.pem"),
                 "--cert",
-                &pki.file("client-cert.pem"),
+                &file(&pki, "client-cert.pem"),
                 "--key",
-                &pki.file("client-key.pem"),
+                &file(&pki, "client-key.pem"),
             ],
         );
         assert_eq!((code, status.as_str()), (Some(0), "200"));
@@ -304,7 +219,7 @@ fn mutual_tls_with_the_docker_cli() {
     // The docker CLI with a certificate from another CA fails too.
     let err = fails(&docker(
         &d,
-        &pki.client_flags("intruder", port),
+        &client_flags(&pki, "intruder", port),
         &["version", "--format", "{{.Server.APIVersion}}"],
     ));
     assert!(err.contains("tls") || err.contains("certificate"), "{err}");
@@ -323,7 +238,7 @@ fn server_tls_only_with_docker_tls() {
     };
     let port = free_port();
     let tcp = format!("tcp://127.0.0.1:{port}");
-    let (cert, key) = (pki.file("server-cert.pem"), pki.file("server-key.pem"));
+    let (cert, key) = (file(&pki, "server-cert.pem"), file(&pki, "server-key.pem"));
     let d = TestDaemon::start_with(&["-H", &tcp, "--tls", "--tlscert", &cert, "--tlskey", &key]);
     // `docker --tls`: TLS, no server verification, no client certificate (the CLI still
     // wants a readable CA file, and does not verify against it).
@@ -332,7 +247,7 @@ fn server_tls_only_with_docker_tls() {
         tcp.clone(),
         "--tls".to_string(),
         "--tlscacert".to_string(),
-        pki.file("other-ca.pem"),
+        file(&pki, "other-ca.pem"),
     ];
     let v = ok(&docker(
         &d,
@@ -346,7 +261,7 @@ fn server_tls_only_with_docker_tls() {
         tcp.clone(),
         "--tlsverify".to_string(),
         "--tlscacert".to_string(),
-        pki.file("ca.pem"),
+        file(&pki, "ca.pem"),
     ];
     let out = ok(&docker(&d, &flags, &["info", "--format", "{{.OSType}}"]));
     assert_eq!(out.trim(), "linux");
