@@ -17,36 +17,20 @@ cd "$(dirname "$0")/.."
 runs=${1:-10}
 bin=${BIN:-target/release}
 img=${IMG:-../shared/images/busybox.tar}
-work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-run=$(mktemp -d /run/berth-bench.XXXXXX)
-roots=$work
-if [ "${FS:-loop}" = loop ]; then
-  truncate -s 4G "$work/fs.img"
-  mkfs.ext4 -q -F "$work/fs.img"
-  mkdir -p "$work/fs"
-  mount -o loop "$work/fs.img" "$work/fs"
-  roots=$work/fs
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_dirs 4G
 bsock=$work/berth.sock dsock=$work/docker.sock
 export DOCKER_CONFIG=$work/cfg DOCKER_BUILDKIT=0
 b() { DOCKER_HOST=unix://$bsock docker "$@"; }
 d() { DOCKER_HOST=unix://$dsock docker "$@"; }
 
-stop_pid() {
-  local f=$1 pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
-}
 cleanup() {
   b rm -f $(b ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   d rm -f $(d ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   stop_pid "$work/berthd.pid"
   stop_pid "$work/docker.pid"
-  umount "$roots/docker-root" 2>/dev/null || true
-  [ "$roots" = "$work" ] || umount "$roots" 2>/dev/null || umount -l "$roots" 2>/dev/null || true
-  rm -rf "$work" "$run" 2>/dev/null || true
+  bench_dirs_remove
 }
 trap cleanup EXIT
 

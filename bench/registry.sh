@@ -17,16 +17,9 @@ cd "$(dirname "$0")/.."
 runs=${1:-7}
 img=${IMG:-../shared/images/nginx.tar.gz}
 bin=${BIN:-target/release}
-work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-run=$(mktemp -d /run/berth-bench.XXXXXX)
-roots=$work
-if [ "${FS:-loop}" = loop ]; then
-  truncate -s 8G "$work/fs.img"
-  mkfs.ext4 -q -F "$work/fs.img"
-  mkdir -p "$work/fs"
-  mount -o loop "$work/fs.img" "$work/fs"
-  roots=$work/fs
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_dirs 8G
 bsock=$work/berth.sock dsock=$work/docker.sock
 export DOCKER_CONFIG=$work/cfg
 b() { DOCKER_HOST=unix://$bsock docker "$@"; }
@@ -34,13 +27,6 @@ d() { DOCKER_HOST=unix://$dsock docker "$@"; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 reg=127.0.0.1:$port
 
-stop_pid() {
-  local f=$1 pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
-}
 # (Re)starts the registry on $port with an empty root; its pid goes to $work/registry.pid.
 fresh_registry() {
   stop_pid "$work/registry.pid"
@@ -62,9 +48,7 @@ cleanup() {
   stop_pid "$work/berthd.pid"
   stop_pid "$work/docker.pid"
   stop_pid "$work/registry.pid"
-  umount "$roots/docker-root" 2>/dev/null || true
-  [ "$roots" = "$work" ] || umount "$roots" 2>/dev/null || umount -l "$roots" 2>/dev/null || true
-  rm -rf "$work" "$run" 2>/dev/null || true
+  bench_dirs_remove
 }
 trap cleanup EXIT
 
