@@ -511,3 +511,47 @@ fn dockerfile_outside_the_context_and_several_add_hosts() {
     assert_eq!(out, "in context\n1\n1\n");
     nothing_left(&d);
 }
+
+/// A refused build still reads the client's whole body before it answers: a client that is
+/// still sending when the answer comes (here the archive's end blocks and 1 MiB more, sent
+/// after a pause) must not find the connection closed under it. The docker CLI, whose context
+/// tar ends after the last entry the daemon needs, then lost the error to "use of closed
+/// network connection".
+#[test]
+fn a_refused_build_reads_the_whole_body_before_answering() {
+    use std::io::{Read, Write};
+    require_root!();
+    let d = TestDaemon::start();
+    d.load_busybox();
+    let mut t = tar::Builder::new(Vec::new());
+    let text = b"FROM busybox\nCOPY ../../etc/passwd /x\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    t.append_data(&mut h, "Dockerfile", &text[..]).unwrap();
+    let mut rest = t.into_inner().unwrap();
+    // The entry (header and padded data) goes first; its end blocks and more come later.
+    let first: Vec<u8> = rest.drain(..1024).collect();
+    rest.resize(rest.len() + (1 << 20), 0);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    write!(
+        s,
+        "POST /v1.47/build HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        first.len() + rest.len()
+    )
+    .unwrap();
+    s.write_all(&first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.write_all(&rest)
+        .expect("the daemon closed the connection before reading the body");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("Forbidden path outside the build context"),
+        "{answer}"
+    );
+    nothing_left(&d);
+}

@@ -82,7 +82,18 @@ pub(crate) fn random_hex() -> String {
 
 impl Context {
     /// Unpacks `body` into a new directory under `parent`.
-    pub(crate) fn receive(parent: &Path, body: impl Read + Send) -> Result<Self> {
+    ///
+    /// The body is always read to its end, whatever happened: a client still sending when the
+    /// build's answer comes (the docker CLI writes its tar's end blocks after the last entry
+    /// the extraction needs) would otherwise see its connection reset instead of the answer.
+    pub(crate) fn receive(parent: &Path, mut body: impl Read + Send) -> Result<Self> {
+        let received = Self::unpack(parent, &mut body);
+        // Whatever is left (end blocks, a gzip trailer, the rest of a refused archive).
+        let _ = std::io::copy(&mut body, &mut std::io::sink());
+        received
+    }
+
+    fn unpack(parent: &Path, body: impl Read + Send) -> Result<Self> {
         std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
         let dir = parent.join(format!("ctx-{}", random_hex()));
         std::fs::create_dir(&dir).map_err(io("create directory", &dir))?;
@@ -90,13 +101,16 @@ impl Context {
         let root = Root::open(&ctx.dir)?;
         let (_, plain) = storage::layer::decompress(body)
             .map_err(|e| EngineError::InvalidRequest(format!("reading the build context: {e}")))?;
+        let mut plain = ZeroPadded::new(plain);
         storage::tree_tar::extract(
             &root,
             Path::new(""),
-            ZeroPadded::new(plain),
+            &mut plain,
             &storage::tree_tar::ExtractOptions::default(),
         )
         .map_err(|e| EngineError::InvalidRequest(format!("reading the build context: {e}")))?;
+        // The decompressed rest, so a compressed body's own end is read too.
+        let _ = std::io::copy(&mut plain, &mut std::io::sink());
         Ok(ctx)
     }
 
