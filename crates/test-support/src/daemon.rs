@@ -291,6 +291,15 @@ impl TestDaemon {
         self.wait_ready();
     }
 
+    /// Kills berthd with SIGKILL (a crash: nothing of its shutdown runs) and reaps it. The
+    /// containers' monitors live on; [`TestDaemon::restart`] starts berthd again.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGTERM and waits (up to 20 s) for berthd to exit.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
