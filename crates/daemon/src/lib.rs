@@ -3,6 +3,8 @@
 //! statuses, and streams progress and archives. It knows nothing of how images or containers work: that is the engine's job.
 
 pub mod config;
+pub mod connections;
+mod drain;
 mod error;
 pub mod metrics;
 pub mod reload;

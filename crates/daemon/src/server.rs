@@ -19,11 +19,18 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Host};
+use crate::connections;
 use crate::error::{DaemonError, Result};
 use crate::tls::{self, TlsListener};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The listen backlog asked for; the kernel caps it at `net.core.somaxconn` (4096 by default),
+/// as Go's listeners ask for that value. A flood of connections then fills berthd's accept
+/// loop, not the backlog: a full unix socket backlog fails a client's non-blocking connect at
+/// once with EAGAIN.
+const BACKLOG: i32 = 4096;
 
 /// A bound, listening unix socket and the path to remove on shutdown.
 #[derive(Debug)]
@@ -76,7 +83,7 @@ pub fn bind_unix(path: &Path) -> Result<BoundSocket> {
     if let Some(gid) = docker_gid() {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(listen_err("chown", path))?;
     }
-    socket.listen(1024).map_err(listen_err("listen", path))?;
+    socket.listen(BACKLOG).map_err(listen_err("listen", path))?;
     socket
         .set_nonblocking(true)
         .map_err(listen_err("set non-blocking", path))?;
@@ -132,7 +139,7 @@ pub fn bind_tcp(shown: &str, addr: SocketAddr) -> Result<TcpListener> {
         .set_reuse_address(true)
         .map_err(err("set SO_REUSEADDR on"))?;
     socket.bind(&addr.into()).map_err(err("bind"))?;
-    socket.listen(1024).map_err(err("listen"))?;
+    socket.listen(BACKLOG).map_err(err("listen"))?;
     socket
         .set_nonblocking(true)
         .map_err(err("set non-blocking"))?;
@@ -254,31 +261,16 @@ pub async fn serve(
     for l in listeners {
         let app = app.clone();
         let stop = token.clone();
-        let stopped = async move { stop.cancelled().await };
         match l {
             Listening::Unix(s) => {
                 tracing::info!(socket = %s.path.display(), "API listening");
                 paths.push(s.path);
-                tasks.spawn(async move {
-                    let served = axum::serve(s.listener, app)
-                        .with_graceful_shutdown(stopped)
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                });
+                tasks.spawn(connections::serve(s.listener, app, stop));
             }
             Listening::Tcp(t) => match t.tls {
                 None => {
                     tracing::info!(host = %t.host, "API listening (plain HTTP)");
-                    tasks.spawn(async move {
-                        let served = axum::serve(t.listener, app)
-                            .with_graceful_shutdown(stopped)
-                            .await;
-                        if let Err(e) = served {
-                            tracing::error!(error = %e, "server stopped");
-                        }
-                    });
+                    tasks.spawn(connections::serve(t.listener, app, stop));
                 }
                 Some(cfg) => {
                     let verify = if t.verify {
@@ -287,21 +279,12 @@ pub async fn serve(
                         "TLS"
                     };
                     tracing::info!(host = %t.host, "API listening ({verify})");
-                    let listener = match TlsListener::new(t.listener, cfg) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::error!(host = %t.host, error = %e, "cannot serve");
-                            continue;
+                    match TlsListener::new(t.listener, cfg) {
+                        Ok(l) => {
+                            tasks.spawn(connections::serve(l, app, stop));
                         }
-                    };
-                    tasks.spawn(async move {
-                        let served = axum::serve(listener, app)
-                            .with_graceful_shutdown(stopped)
-                            .await;
-                        if let Err(e) = served {
-                            tracing::error!(error = %e, "server stopped");
-                        }
-                    });
+                        Err(e) => tracing::error!(host = %t.host, error = %e, "cannot serve"),
+                    }
                 }
             },
         }

@@ -59,6 +59,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(middleware::from_fn(crate::version::middleware))
+        .layer(middleware::from_fn(crate::drain::middleware))
 }
 
 async fn not_found() -> impl IntoResponse {
