@@ -135,7 +135,7 @@ pub struct Cli {
     /// Default logging driver for containers (only json-file) [default: json-file]
     #[arg(long, value_name = "DRIVER")]
     pub log_driver: Option<String>,
-    /// Default json-file log options for containers (max-size=10m, max-file=3)
+    /// Default json-file log options for containers [default: max-size=10m, max-file=3; max-size=-1: never rotate]
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opts: Vec<String>,
     /// Validate the flags and the configuration file, then exit
@@ -516,10 +516,10 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
             "logging driver {d} is not supported (berth has json-file only)"
         )));
     }
-    let log_opts = if cli_opts.is_empty() {
-        file.log_opts.unwrap_or_default()
-    } else {
+    let log_opts = if !cli_opts.is_empty() {
         cli_opts
+    } else {
+        file.log_opts.unwrap_or_else(default_log_opts)
     };
     validate_log_opts(&log_opts)?;
     let network = NetworkDirectives {
@@ -605,6 +605,17 @@ fn validate_labels(labels: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The json-file options of containers when the operator gives none (no `--log-opt`, no
+/// `log-opts` key): logs rotate at 10 MiB and three files are kept, so no container fills the
+/// disk with its output. dockerd's default is to never rotate; `--log-opt max-size=-1` (or
+/// `"log-opts": {}` in daemon.json) asks for that.
+pub fn default_log_opts() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("max-file".to_string(), "3".to_string()),
+        ("max-size".to_string(), "10m".to_string()),
+    ])
+}
+
 /// A size as moby's json-file reads `max-size` (`100`, `10k`, `10m`, `1g`, `1.5m`).
 fn parse_size(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
@@ -625,7 +636,8 @@ fn parse_size(s: &str) -> Option<u64> {
 fn validate_log_opts(opts: &BTreeMap<String, String>) -> Result<()> {
     for (k, v) in opts {
         let ok = match k.as_str() {
-            "max-size" => parse_size(v).is_some(),
+            // -1: never rotate (moby's way of saying unlimited).
+            "max-size" => v.trim() == "-1" || parse_size(v).is_some(),
             "max-file" => v.parse::<u32>().is_ok_and(|n| n >= 1),
             _ => {
                 return Err(DaemonError::InvalidConfig(format!(

@@ -40,6 +40,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    // One fd per connection, layer download and container monitor socket: the soft limit a
+    // shell hands down (often 1024) is too low. Containers get their own, pinned limit.
+    if let Err(e) = engine::raise_fd_limit() {
+        eprintln!("berthd: cannot raise the open files limit: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

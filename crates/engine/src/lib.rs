@@ -227,6 +227,12 @@ pub fn run_shim(config_path: &Path) -> i32 {
     runtime::shim::main(config_path)
 }
 
+/// Raises the process's soft open-files limit to its hard limit (berthd does at start; the
+/// containers get their own pinned limit); the new soft limit.
+pub fn raise_fd_limit() -> Result<u64> {
+    Ok(linux::process::raise_nofile_soft_limit()?)
+}
+
 /// Formats a time as Go's RFC3339Nano (trailing zeros of the fraction dropped).
 pub(crate) fn rfc3339_nano(t: &chrono::DateTime<chrono::Utc>) -> String {
     runtime::logs::format_time(t)

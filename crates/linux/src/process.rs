@@ -178,6 +178,17 @@ pub fn nofile_hard_limit() -> u64 {
         .unwrap_or(1_048_576)
 }
 
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (as Go programs such as dockerd
+/// do at start); the new soft limit. Never asks for more than the hard limit.
+pub fn raise_nofile_soft_limit() -> Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(sys("getrlimit"))?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(sys("setrlimit"))?;
+    }
+    Ok(hard)
+}
+
 /// Keeps `fd` open across the next execve (clears `FD_CLOEXEC`): how the shim hands its
 /// descriptors to the monitor binary it becomes.
 pub fn keep_across_exec(fd: BorrowedFd<'_>) -> Result<()> {
