@@ -138,6 +138,10 @@ pub struct Cli {
     /// Default json-file log options for containers [default: max-size=10m, max-file=3; max-size=-1: never rotate]
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opts: Vec<String>,
+    /// Default ulimits for containers (`nofile=1024:2048`; a container's own `--ulimit` wins
+    /// per name)
+    #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub default_ulimits: Vec<String>,
     /// Validate the flags and the configuration file, then exit
     #[arg(long)]
     pub validate: bool,
@@ -238,6 +242,21 @@ struct FileConfig {
     /// berth's own key (dockerd's certs.d directory is fixed).
     #[serde(rename = "certs-dir")]
     certs_dir: Option<PathBuf>,
+    #[serde(rename = "default-ulimits")]
+    default_ulimits: Option<BTreeMap<String, FileUlimit>>,
+}
+
+/// One `default-ulimits` entry of daemon.json, as dockerd writes it:
+/// `"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUlimit {
+    #[serde(rename = "Name")]
+    name: Option<String>,
+    #[serde(rename = "Soft")]
+    soft: i64,
+    #[serde(rename = "Hard")]
+    hard: i64,
 }
 
 const FILE_KEYS: &[&str] = &[
@@ -269,6 +288,7 @@ const FILE_KEYS: &[&str] = &[
     "log-driver",
     "log-opts",
     "certs-dir",
+    "default-ulimits",
 ];
 
 /// Where to listen.
@@ -322,6 +342,16 @@ pub struct Config {
     /// Default json-file options for containers (`--log-opt`, `log-opts`). The only log
     /// driver is json-file (`--log-driver`/`log-driver` accept that and nothing else).
     pub log_opts: BTreeMap<String, String>,
+    /// Default ulimits for containers (`--default-ulimit`, `default-ulimits`), by name.
+    pub default_ulimits: Vec<Ulimit>,
+}
+
+/// A ulimit: `nofile`, `nproc`, … with its soft and hard values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 impl Config {
@@ -455,9 +485,40 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
         (!cli_opts.is_empty()).then(|| opts(&cli_opts)),
         file.log_opts.as_ref().map(opts),
     );
+    let cli_ulimits = cli
+        .default_ulimits
+        .iter()
+        .map(|v| parse_ulimit(v))
+        .collect::<Result<Vec<_>>>()?;
+    let file_ulimits = file
+        .default_ulimits
+        .as_ref()
+        .map(|m| {
+            m.iter()
+                .map(|(k, u)| file_ulimit(k, u))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let shown = |v: &[Ulimit]| {
+        let v: Vec<String> = v
+            .iter()
+            .map(|u| format!("{}={}:{}", u.name, u.soft, u.hard))
+            .collect();
+        format!("[{}]", v.join(" "))
+    };
+    check(
+        "default-ulimits",
+        (!cli_ulimits.is_empty()).then(|| shown(&cli_ulimits)),
+        file_ulimits.as_deref().map(shown),
+    );
     if !conflicts.is_empty() {
         return Err(DaemonError::ConflictingDirectives(conflicts.join(", ")));
     }
+    let default_ulimits = if cli_ulimits.is_empty() {
+        file_ulimits.unwrap_or_default()
+    } else {
+        cli_ulimits
+    };
 
     let hosts = if !cli.hosts.is_empty() {
         cli.hosts
@@ -544,6 +605,7 @@ fn merge(cli: Cli, file: FileConfig) -> Result<Config> {
             .or(file.max_concurrent_downloads),
         max_concurrent_uploads: cli.max_concurrent_uploads.or(file.max_concurrent_uploads),
         log_opts,
+        default_ulimits,
         hosts,
         data_root: cli
             .data_root
@@ -603,6 +665,76 @@ fn validate_labels(labels: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The resource names a ulimit may have (moby's go-units list).
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+];
+
+fn check_ulimit(u: Ulimit) -> Result<Ulimit> {
+    if !ULIMIT_NAMES.contains(&u.name.as_str()) {
+        return Err(DaemonError::InvalidConfig(format!(
+            "invalid ulimit type: {}",
+            u.name
+        )));
+    }
+    if u.soft > u.hard {
+        return Err(DaemonError::InvalidConfig(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+            u.soft, u.hard
+        )));
+    }
+    Ok(u)
+}
+
+/// Parses `--default-ulimit name=soft[:hard]` as docker's go-units does (`-1`: unlimited).
+fn parse_ulimit(v: &str) -> Result<Ulimit> {
+    let bad = || DaemonError::InvalidConfig(format!("invalid ulimit argument: {v}"));
+    let (name, values) = v.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = match values.split_once(':') {
+        Some((s, h)) => (s, h),
+        None => (values, values),
+    };
+    let num = |s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .map_err(|_| DaemonError::InvalidConfig(format!("invalid ulimit value: {s}")))
+    };
+    check_ulimit(Ulimit {
+        name: name.trim().to_string(),
+        soft: num(soft)?,
+        hard: num(hard)?,
+    })
+}
+
+fn file_ulimit(key: &str, u: &FileUlimit) -> Result<Ulimit> {
+    if u.name.as_deref().is_some_and(|n| n != key) {
+        return Err(DaemonError::InvalidConfig(format!(
+            "default-ulimits: entry {key} has Name {}",
+            u.name.as_deref().unwrap_or_default()
+        )));
+    }
+    check_ulimit(Ulimit {
+        name: key.to_string(),
+        soft: u.soft,
+        hard: u.hard,
+    })
 }
 
 /// The json-file options of containers when the operator gives none (no `--log-opt`, no
@@ -1231,11 +1363,41 @@ mod directive_tests {
         }
         // Docker keys berth does not implement are refused by name.
         assert!(
-            parse_file(&p, r#"{"live-restore":true,"default-ulimits":{}}"#)
+            parse_file(&p, r#"{"live-restore":true,"default-runtime":"runc"}"#)
                 .unwrap_err()
                 .to_string()
-                .contains("default-ulimits, live-restore")
+                .contains("default-runtime, live-restore")
         );
+    }
+
+    #[test]
+    fn default_ulimits_from_flags_or_file() {
+        let u = parse_ulimit("nofile=1024:2048").unwrap();
+        assert_eq!((u.name.as_str(), u.soft, u.hard), ("nofile", 1024, 2048));
+        let u = parse_ulimit("nproc=-1").unwrap();
+        assert_eq!((u.soft, u.hard), (-1, -1));
+        for bad in ["nofile", "nofile=a", "bogus=1", "nofile=10:5"] {
+            assert!(parse_ulimit(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("daemon.json");
+        let json = r#"{"default-ulimits":{"nofile":{"Name":"nofile","Hard":4096,"Soft":2048}}}"#;
+        let file = parse_file(&p, json).unwrap();
+        let c = merge(cli(&[]), file).unwrap();
+        assert_eq!(
+            c.default_ulimits,
+            vec![Ulimit {
+                name: "nofile".into(),
+                soft: 2048,
+                hard: 4096
+            }]
+        );
+        let file = parse_file(&p, json).unwrap();
+        let e = merge(cli(&["--default-ulimit", "nofile=1:2"]), file).unwrap_err();
+        assert!(e.to_string().contains("default-ulimits"), "{e}");
+        let bad = r#"{"default-ulimits":{"nofile":{"Name":"nproc","Hard":1,"Soft":1}}}"#;
+        let file = parse_file(&p, bad).unwrap();
+        assert!(merge(cli(&[]), file).is_err());
     }
 
     #[test]

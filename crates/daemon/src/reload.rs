@@ -36,6 +36,15 @@ pub fn live_settings(c: &Config) -> LiveSettings {
         debug: c.debug,
         labels: c.labels.clone(),
         log_opts: c.log_opts.clone(),
+        default_ulimits: c
+            .default_ulimits
+            .iter()
+            .map(|u| api_types::models::ResourcesUlimits {
+                name: Some(u.name.clone()),
+                soft: Some(u.soft),
+                hard: Some(u.hard),
+            })
+            .collect(),
     }
 }
 

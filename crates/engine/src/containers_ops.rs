@@ -18,7 +18,7 @@ impl Engine {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<String> {
-        let body = self.with_log_defaults(body);
+        let body = self.with_daemon_defaults(body);
         self.containers.create(name, body).await
     }
 

@@ -1,18 +1,20 @@
 //! Daemon-wide settings berthd may change while it runs (a configuration reload): debug mode
-//! and labels as `docker info` shows them, and the json-file log options new containers get
-//! unless they set their own. Also the `daemon reload` event.
+//! and labels as `docker info` shows them, and the json-file log options and ulimits new
+//! containers get unless they set their own. Also the `daemon reload` event.
 //!
 //! Owns the values and where they apply; knows nothing of daemon.json, flags or signals.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use api_types::models::{ContainerCreateBody, EventMessageTypeEnum, HostConfigLogConfig};
+use api_types::models::{
+    ContainerCreateBody, EventMessageTypeEnum, HostConfigLogConfig, ResourcesUlimits,
+};
 
 use crate::Engine;
 
 /// The reloadable settings (the registry ones are in [`crate::RegistrySettings`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveSettings {
     /// Debug mode (`docker info` Debug Mode (server)).
     pub debug: bool,
@@ -20,6 +22,8 @@ pub struct LiveSettings {
     pub labels: Vec<String>,
     /// Default json-file log options (`max-size`, `max-file`).
     pub log_opts: BTreeMap<String, String>,
+    /// Default ulimits of new containers (a container's own wins per name).
+    pub default_ulimits: Vec<ResourcesUlimits>,
 }
 
 /// Holder of the live settings inside the engine.
@@ -51,6 +55,17 @@ fn apply_log_defaults(body: &mut ContainerCreateBody, defaults: &BTreeMap<String
     }
 }
 
+/// moby's mergeUlimits: each daemon default whose name the container does not set itself.
+fn apply_ulimit_defaults(body: &mut ContainerCreateBody, defaults: &[ResourcesUlimits]) {
+    let host = body.host_config.get_or_insert_with(Default::default);
+    let own = host.ulimits.get_or_insert_with(Vec::new);
+    for d in defaults {
+        if !own.iter().any(|u| u.name == d.name) {
+            own.push(d.clone());
+        }
+    }
+}
+
 impl Engine {
     /// Sets debug mode, labels and default log options (at start and on reload).
     pub fn set_live_settings(&self, settings: LiveSettings) {
@@ -67,12 +82,18 @@ impl Engine {
         self.live.get().map(|s| s.labels).unwrap_or_default()
     }
 
-    /// Fills a create request's log configuration from the daemon defaults.
-    pub(crate) fn with_log_defaults(&self, mut body: ContainerCreateBody) -> ContainerCreateBody {
-        if let Some(s) = self.live.get()
-            && !s.log_opts.is_empty()
-        {
-            apply_log_defaults(&mut body, &s.log_opts);
+    /// Fills a create request's log configuration and ulimits from the daemon defaults.
+    pub(crate) fn with_daemon_defaults(
+        &self,
+        mut body: ContainerCreateBody,
+    ) -> ContainerCreateBody {
+        if let Some(s) = self.live.get() {
+            if !s.log_opts.is_empty() {
+                apply_log_defaults(&mut body, &s.log_opts);
+            }
+            if !s.default_ulimits.is_empty() {
+                apply_ulimit_defaults(&mut body, &s.default_ulimits);
+            }
         }
         body
     }
@@ -101,6 +122,25 @@ mod tests {
             ("max-size".to_string(), "10m".to_string()),
             ("max-file".to_string(), "3".to_string()),
         ])
+    }
+
+    #[test]
+    fn ulimit_defaults_fill_only_names_the_container_leaves_out() {
+        let ul = |n: &str, v: i64| ResourcesUlimits {
+            name: Some(n.into()),
+            soft: Some(v),
+            hard: Some(v),
+        };
+        let mut body = ContainerCreateBody {
+            host_config: Some(HostConfig {
+                ulimits: Some(vec![ul("nofile", 10)]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        apply_ulimit_defaults(&mut body, &[ul("nofile", 99), ul("nproc", 50)]);
+        let got = body.host_config.unwrap().ulimits.unwrap();
+        assert_eq!(got, vec![ul("nofile", 10), ul("nproc", 50)]);
     }
 
     #[test]

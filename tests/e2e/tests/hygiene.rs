@@ -1,6 +1,6 @@
 //! Resource hygiene of the processes berthd runs: a container's process and an exec's see only
-//! fds 0–2, the open-files limit is pinned (never above the host's hard limit), and json-file
-//! logs rotate by default.
+//! fds 0–2, the open-files limit is pinned (never above the host's hard limit; the daemon's
+//! `--default-ulimit`s apply), and json-file logs rotate by default.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -79,6 +79,31 @@ fn the_open_files_limit_is_pinned_under_the_hosts_hard_limit() {
     ]));
     let got: Vec<u64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(got, vec![512.min(want), 1024.min(want)], "{out}");
+    // `--default-ulimit`: the daemon's defaults, a container's own still wins per name.
+    let d2 = TestDaemon::start_with(&[
+        "--default-ulimit",
+        "nofile=2048:4096",
+        "--default-ulimit",
+        "nproc=500",
+    ]);
+    d2.load_busybox();
+    let script = "ulimit -Sn; ulimit -Hn; ulimit -u";
+    let out = ok(&d2.docker(&["run", "--rm", "busybox", "sh", "-c", script]));
+    let got: Vec<u64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(got, vec![2048.min(want), 4096.min(want), 500], "{out}");
+    let out = ok(&d2.docker(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]));
+    let got: Vec<u64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(got, vec![100, 200, 500], "{out}");
+    drop(d2);
     // berthd itself runs with its soft limit raised to the hard one.
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid().unwrap())).unwrap();
     let line = limits
