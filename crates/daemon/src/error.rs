@@ -178,11 +178,88 @@ impl IntoResponse for DaemonError {
         (
             status,
             Json(ErrorBody {
-                message: self.to_string(),
+                message: go_errno_text(&self.to_string()),
             }),
         )
             .into_response()
     }
+}
+
+/// An error text as dockerd words it: Rust's OS error texts (`No space left on device (os
+/// error 28)`) and nix's (`ENOSPC: No space left on device`) become Go's (`no space left on
+/// device`), which users and scripts match on.
+pub(crate) fn go_errno_text(text: &str) -> String {
+    strip_errno_names(&strip_os_error_codes(text))
+}
+
+/// nix's `ENAME: Text` becomes `text`.
+fn strip_errno_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let at_word = out.is_empty() || out.ends_with([' ', '(']);
+        let name = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_uppercase() || c.is_ascii_digit())
+                .len();
+        if at_word
+            && name >= 3
+            && rest.starts_with('E')
+            && rest[name..].starts_with(": ")
+            && is_strerror(&rest[name + 2..])
+        {
+            let msg = &rest[name + 2..];
+            let mut chars = msg.chars();
+            if let Some(first) = chars.next() {
+                out.extend(first.to_lowercase());
+            }
+            rest = chars.as_str();
+            continue;
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// Whether `msg` starts with the C library's text for some errno.
+fn is_strerror(msg: &str) -> bool {
+    (1..=133).any(|n| {
+        let text = std::io::Error::from_raw_os_error(n).to_string();
+        let text = text.split(" (os error").next().unwrap_or_default();
+        !text.is_empty() && !text.starts_with("Unknown error") && msg.starts_with(text)
+    })
+}
+
+/// Rust's `Text (os error N)` becomes `text`.
+fn strip_os_error_codes(text: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || !after[digits..].starts_with(')') {
+            out.push_str(&rest[..at + MARK.len()]);
+            rest = after;
+            continue;
+        }
+        // The strerror text starts after the last ": " (or at the start).
+        let head = &rest[..at];
+        let start = head.rfind(": ").map_or(0, |i| i + 2);
+        out.push_str(&head[..start]);
+        let mut chars = head[start..].chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_lowercase());
+            out.push_str(chars.as_str());
+        }
+        rest = &after[digits + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Result with [`DaemonError`].
@@ -191,6 +268,42 @@ pub type Result<T> = std::result::Result<T, DaemonError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_error_texts_read_as_go_prints_them() {
+        assert_eq!(
+            go_errno_text("write layer tar big: No space left on device (os error 28)"),
+            "write layer tar big: no space left on device"
+        );
+        assert_eq!(
+            go_errno_text("No space left on device (os error 28)"),
+            "no space left on device"
+        );
+        assert_eq!(
+            go_errno_text(
+                "a: Permission denied (os error 13); b: Read-only file system (os error 30)"
+            ),
+            "a: permission denied; b: read-only file system"
+        );
+        assert_eq!(go_errno_text("odd (os error x)"), "odd (os error x)");
+        assert_eq!(
+            go_errno_text("mkdir sys: ENOSPC: No space left on device"),
+            "mkdir sys: no space left on device"
+        );
+        assert_eq!(
+            go_errno_text("EACCES: Permission denied"),
+            "permission denied"
+        );
+        assert_eq!(
+            go_errno_text("bad ENV: Not an errno"),
+            "bad ENV: Not an errno"
+        );
+        assert_eq!(go_errno_text("set FOO: BAR"), "set FOO: BAR");
+        assert_eq!(
+            go_errno_text("No such container: x"),
+            "No such container: x"
+        );
+    }
 
     #[test]
     fn every_kind_has_its_status() {

@@ -95,7 +95,7 @@ fn event_line(event: ProgressEvent) -> Bytes {
 
 /// The in-band error message.
 fn error_line(err: &EngineError) -> Bytes {
-    let message = err.to_string();
+    let message = crate::error::go_errno_text(&err.to_string());
     tracing::debug!(error = %message, "stream failed");
     to_line(&JsonMessage {
         error_detail: Some(ErrorDetail {

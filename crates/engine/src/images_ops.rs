@@ -225,7 +225,7 @@ impl Engine {
         R: AsyncRead + Send + Unpin + 'static,
     {
         let (tx, rx) = mpsc::channel(64);
-        let reader = SyncIoBridge::new(body);
+        let mut reader = SyncIoBridge::new(body);
         let images = std::sync::Arc::clone(&self.images);
         let task_tx = tx.clone();
         let bus = std::sync::Arc::clone(&self.events);
@@ -260,7 +260,8 @@ impl Engine {
                 // A closed receiver means the client left; the load still completes.
                 let _ = task_tx.blocking_send(Ok(msg));
             };
-            if let Err(e) = images.load(reader, &mut events) {
+            if let Err(e) = images.load(&mut reader, &mut events) {
+                drain_upload(&mut reader);
                 let _ = task_tx.blocking_send(Err(e.into()));
             }
         });
@@ -286,19 +287,22 @@ impl Engine {
             platform: (!req.platform.is_empty()).then_some(req.platform),
         };
         let (tx, rx) = mpsc::channel(8);
-        let reader = SyncIoBridge::new(body);
+        let mut reader = SyncIoBridge::new(body);
         let images = std::sync::Arc::clone(&self.images);
         let task_tx = tx.clone();
         let bus = std::sync::Arc::clone(&self.events);
         let task = tokio::task::spawn_blocking(move || {
             let msg = images
-                .import(reader, &opts)
+                .import(&mut reader, &opts)
                 .inspect(|id| crate::events::import_events(&bus, &images, id, &opts))
                 .map(|id| ProgressEvent::Status {
                     id: None,
                     status: id.to_string(),
                 })
                 .map_err(EngineError::from);
+            if msg.is_err() {
+                drain_upload(&mut reader);
+            }
             let _ = task_tx.blocking_send(msg);
         });
         watch_task(task, tx, "image import");
@@ -332,6 +336,15 @@ impl Engine {
         watch_task(task, tx, "image save");
         Ok(rx)
     }
+}
+
+/// Reads the rest of a failed upload (load, import) and throws it away, so the error is
+/// answered to a client that has finished writing: one still writing when the connection
+/// closes gets `EPIPE` ("broken pipe") and never shows the cause, e.g. a full disk. The client
+/// sends no more than a successful upload would have taken; a read error (the client left)
+/// ends it.
+fn drain_upload(reader: &mut impl std::io::Read) {
+    let _ = std::io::copy(reader, &mut std::io::sink());
 }
 
 /// Reports a panicked blocking task as the stream's failure instead of a silent end.

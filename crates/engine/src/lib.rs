@@ -132,6 +132,7 @@ impl Engine {
 
         let lock = lock_data_root(data_root)?;
         let id = engine_id(data_root)?;
+        build::remove_stale_temporaries(data_root);
         let images = Arc::new(ImageService::open(data_root)?);
         let volumes = Arc::new(volumes::VolumeStore::open(&data_root.join("volumes"))?);
         let networks = Arc::new(networks::Networks::open(

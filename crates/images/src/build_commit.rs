@@ -58,13 +58,23 @@ pub(crate) fn build_commit(svc: &ImageService, req: &BuildCommit) -> Result<Dige
     let mut sizes = HashMap::new();
     let mut layer = None;
     if let Some(upper) = &req.upper {
-        let (diff_id, snapshot) = storage::upper_tar::commit_upper_clamped(
+        let mut made = None;
+        let committed = storage::upper_tar::commit_upper_clamped(
             &svc.content,
             &svc.snaps,
             upper,
             parent_chain.as_ref(),
             req.clamp_mtime,
-        )?;
+            &mut made,
+        );
+        let (diff_id, snapshot) = match committed {
+            Ok(committed) => committed,
+            Err(e) => {
+                drop(_gc);
+                crate::made::forget_unused(svc, &crate::made::Made::blob(made));
+                return Err(e.into());
+            }
+        };
         match snapshot {
             Some(info) => {
                 sizes.insert(info.chain_id.clone(), info.size);

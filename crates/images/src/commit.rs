@@ -235,12 +235,21 @@ pub(crate) fn commit(svc: &ImageService, opts: &CommitOptions) -> Result<Digest>
         (img.config.clone(), img.chain_ids.last().cloned())
     };
     let (parent_config, parent_chain) = parent;
-    let (diff_id, snapshot) = storage::upper_tar::commit_upper(
+    let mut made = None;
+    let (diff_id, snapshot) = match storage::upper_tar::commit_upper(
         &svc.content,
         &svc.snaps,
         &opts.upper,
         parent_chain.as_ref(),
-    )?;
+        &mut made,
+    ) {
+        Ok(committed) => committed,
+        Err(e) => {
+            drop(_gc);
+            crate::made::forget_unused(svc, &crate::made::Made::blob(made));
+            return Err(e.into());
+        }
+    };
     let mut sizes = HashMap::new();
     if let Some(info) = &snapshot {
         sizes.insert(info.chain_id.clone(), info.size);

@@ -17,6 +17,7 @@ mod filters;
 mod from_content;
 mod import;
 mod load;
+mod made;
 pub mod reference;
 mod save;
 mod service;

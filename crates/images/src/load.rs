@@ -13,6 +13,7 @@ use storage::digest::Hasher;
 use storage::{Digest, Ingest};
 
 use crate::import::{BUF, copy_large, host_arch};
+use crate::made::Made;
 use crate::service::{ImageService, LoadEvent};
 use crate::{ImageConfig, ImagesError, Reference, Result};
 
@@ -219,7 +220,14 @@ struct Scan {
     links: HashMap<String, String>,
 }
 
-fn scan(svc: &ImageService, r: impl Read, events: &mut dyn FnMut(LoadEvent)) -> Result<Scan> {
+/// Reads the archive, writing every blob into the content store; the digests of the blobs it
+/// made (not there before) go to `made`, even when it fails.
+fn scan(
+    svc: &ImageService,
+    r: impl Read,
+    events: &mut dyn FnMut(LoadEvent),
+    made: &mut Vec<Digest>,
+) -> Result<Scan> {
     let mut ar = tar::Archive::new(r);
     let mut out = Scan {
         files: HashMap::new(),
@@ -308,7 +316,10 @@ fn scan(svc: &ImageService, r: impl Read, events: &mut dyn FnMut(LoadEvent)) -> 
             return Err(bad(format!("truncated entry {path:?}")));
         }
         let hasher = tracked.hasher.take();
-        let stored = w.commit(None, None)?;
+        let (stored, new) = w.commit_new(None, None)?;
+        if new {
+            made.push(stored.clone());
+        }
         let raw = match hasher {
             Some(h) => h.finish(),
             None => stored.clone(),
@@ -582,6 +593,20 @@ pub(crate) fn load(
     archive: impl Read + Send,
     events: &mut dyn FnMut(LoadEvent),
 ) -> Result<()> {
+    let mut made = Made::default();
+    let result = load_blobs(svc, archive, events, &mut made);
+    if result.is_err() {
+        crate::made::forget_unused(svc, &made);
+    }
+    result
+}
+
+fn load_blobs(
+    svc: &ImageService,
+    archive: impl Read + Send,
+    events: &mut dyn FnMut(LoadEvent),
+    made: &mut Made,
+) -> Result<()> {
     let (_, r) = storage::layer::decompress(BufReader::with_capacity(BUF, archive))?;
     // Decompress on another thread while this one hashes and writes.
     let scan = std::thread::scope(|s| {
@@ -594,7 +619,7 @@ pub(crate) fn load(
             buf: Vec::new(),
             pos: 0,
         };
-        scan(svc, reader, events)
+        scan(svc, reader, events, &mut made.blobs)
     })?;
     let found = if let Some(m) = scan.small.get("manifest.json") {
         docker_archive(&scan, m)?
@@ -614,9 +639,19 @@ pub(crate) fn load(
             }
         }
     }
+    for f in &found {
+        for c in crate::store::chain_ids(&f.config.rootfs.diff_ids) {
+            if svc.snaps.get(&c).is_none() && !made.chains.contains(&c) {
+                made.chains.push(c);
+            }
+        }
+    }
     let mut sizes = HashMap::new();
     for f in &found {
         sizes.extend(svc.unpack_layers(&f.config.rootfs.diff_ids)?);
+        if !svc.content.exists(&f.id) {
+            made.blobs.push(f.id.clone());
+        }
         svc.content.write_blob(&f.config_bytes, Some(&f.id))?;
     }
     let mut out = Vec::new();

@@ -105,6 +105,24 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     res
 }
 
+/// Removes the temporary files of [`write_atomic`] a crash left in `dir` (`.<name>.tmp-<hex>`:
+/// never read, the rename is the commit).
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let path = entry.path();
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale temporary file");
+            }
+        }
+    }
+}
+
 /// The on-disk side of the index.
 #[derive(Debug)]
 pub(crate) struct Disk {
@@ -115,6 +133,8 @@ impl Disk {
     pub(crate) fn open(dir: PathBuf) -> Result<Self> {
         let meta = dir.join("meta");
         std::fs::create_dir_all(&meta).map_err(io_err("mkdir", &meta))?;
+        remove_stale_temporaries(&dir);
+        remove_stale_temporaries(&meta);
         Ok(Self { dir })
     }
 
@@ -355,6 +375,33 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_removes_temporaries_of_atomic_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(images.join("meta")).unwrap();
+        let keep = images.join("meta").join(format!("{}.json", "a".repeat(64)));
+        std::fs::write(&keep, b"{}").unwrap();
+        std::fs::write(images.join(".repositories.json.tmp-00ff"), b"{").unwrap();
+        std::fs::write(images.join("meta").join(".x.json.tmp-01"), b"{").unwrap();
+        let disk = Disk::open(images.clone()).unwrap();
+        write_atomic(&disk.repositories_path(), b"{}").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&images)
+            .unwrap()
+            .chain(std::fs::read_dir(images.join("meta")).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                format!("{}.json", "a".repeat(64)),
+                "meta".into(),
+                "repositories.json".into()
+            ]
+        );
+    }
 
     fn img(hex_char: &str, prefix: &str) -> Image {
         let hex = format!("{prefix}{}", hex_char.repeat(64 - prefix.len()));

@@ -254,6 +254,75 @@ impl Shim {
         Ok(sock)
     }
 
+    /// Ends a container whose start was never recorded (berthd died between creating it and
+    /// saving it as running): libcontainer kills everything in its cgroup and removes its
+    /// cgroups and state, the shim (still waiting for its start, or monitoring) is killed by its
+    /// pid if it does not go by itself within a second, and the state directory is removed.
+    pub fn abandon(&self) -> Result<()> {
+        let cfg: Option<crate::exec::ShimFile> = std::fs::read(self.state_dir.join("shim.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(cfg) = cfg.as_ref().filter(|c| c.exec.is_none()) {
+            self.remove_runtime_state(&cfg.base.runtime_root, &cfg.base.id);
+        }
+        if let Some(pid) = self.shim_pid().filter(|p| *p > 0) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while self.alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // Only a shim: after a reboot the pid may be anything.
+            let is_shim = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0)
+                    .any(|a| a == b"shim" || a == b"monitor")
+            });
+            if self.alive() && is_shim {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while self.alive() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+        self.remove_cgroups();
+        self.cleanup()
+    }
+
+    /// Kills what is left in the container's cgroups (the spec's `cgroupsPath`) and removes
+    /// them, retrying while the kernel still counts exiting tasks (at most about a second).
+    fn remove_cgroups(&self) {
+        let spec: Option<Spec> = std::fs::read(self.state_dir.join("bundle/config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(path) = spec
+            .as_ref()
+            .and_then(|s| s.linux().as_ref())
+            .and_then(|l| l.cgroups_path().clone())
+        else {
+            return;
+        };
+        let cgroup = crate::cgroups::Cgroup::new(&path.to_string_lossy());
+        for dir in cgroup.existing_dirs() {
+            for _ in 0..100 {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                match std::fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(nix::libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
     /// Removes the state directory and libcontainer's state, once the container has exited.
     pub fn cleanup(&self) -> Result<()> {
         let cfg: Option<crate::exec::ShimFile> = std::fs::read(self.state_dir.join("shim.json"))

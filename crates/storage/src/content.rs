@@ -278,11 +278,17 @@ impl IngestWriter {
     /// fsync, verify (`expected` digest and `expected_size` when given, else the lock's digest),
     /// rename into `blobs/`, fsync the directory, chmod 0444. If the blob appeared meanwhile the
     /// ingest is dropped and the digest returned. Returns the digest of what was written.
-    pub fn commit(
+    pub fn commit(self, expected: Option<&Digest>, expected_size: Option<u64>) -> Result<Digest> {
+        self.commit_new(expected, expected_size).map(|(d, _)| d)
+    }
+
+    /// [`IngestWriter::commit`], also saying whether this writer made the blob (`false`: it
+    /// was there already). A caller that fails later removes only a blob it made.
+    pub fn commit_new(
         mut self,
         expected: Option<&Digest>,
         expected_size: Option<u64>,
-    ) -> Result<Digest> {
+    ) -> Result<(Digest, bool)> {
         let Some(path) = self.path.clone() else {
             return Err(StorageError::InvalidArchive(
                 "ingest already committed".into(),
@@ -315,7 +321,7 @@ impl IngestWriter {
         let target = self.blobs.join(actual.hex());
         if std::fs::symlink_metadata(&target).is_ok() {
             // Drop removes the ingest file.
-            return Ok(actual);
+            return Ok((actual, false));
         }
         self.file
             .set_permissions(std::fs::Permissions::from_mode(0o444))
@@ -323,7 +329,7 @@ impl IngestWriter {
         std::fs::rename(&path, &target).map_err(StorageError::io("commit blob", &target))?;
         self.path = None;
         fsync_dir(&self.blobs)?;
-        Ok(actual)
+        Ok((actual, true))
     }
 }
 

@@ -271,14 +271,17 @@ pub fn write_layer_clamped<W: Write>(
 /// The layer tar of `upper` written to the content store (by its diff ID) and unpacked as a
 /// snapshot on top of the chain `parent`. An empty layer (nothing changed) is stored but not
 /// unpacked: the answer's snapshot is then `None`, and the caller leaves it out of the rootfs,
-/// as moby does.
+/// as moby does. `made` is set to the diff ID when this call stored the blob (it was not there
+/// before), also when the unpack then fails: the caller, which knows whether an image uses
+/// it, removes it then, so a commit that ran out of space gives the space back.
 pub fn commit_upper(
     content: &ContentStore,
     snaps: &Snapshotter,
     upper: &Path,
     parent: Option<&Digest>,
+    made: &mut Option<Digest>,
 ) -> Result<(Digest, Option<SnapshotInfo>)> {
-    commit_upper_clamped(content, snaps, upper, parent, None)
+    commit_upper_clamped(content, snaps, upper, parent, None, made)
 }
 
 /// [`commit_upper`] with mtimes clamped as [`write_layer_clamped`] does.
@@ -288,6 +291,7 @@ pub fn commit_upper_clamped(
     upper: &Path,
     parent: Option<&Digest>,
     clamp_mtime: Option<u64>,
+    made: &mut Option<Digest>,
 ) -> Result<(Digest, Option<SnapshotInfo>)> {
     let Ingest::Writer(w) = content.ingest(None)? else {
         return Err(StorageError::InvalidArchive(
@@ -295,7 +299,10 @@ pub fn commit_upper_clamped(
         ));
     };
     let (w, _stats) = write_layer_clamped(upper, w, clamp_mtime)?;
-    let diff_id = w.commit(None, None)?;
+    let (diff_id, new) = w.commit_new(None, None)?;
+    if new {
+        *made = Some(diff_id.clone());
+    }
     if diff_id.to_string() == EMPTY_LAYER_DIFF_ID {
         return Ok((diff_id, None));
     }
@@ -469,7 +476,10 @@ mod tests {
         };
         let base_diff = content.write_blob(&base, None).unwrap();
         snaps.unpack(None, &base_diff, base.as_slice()).unwrap();
-        let (diff, info) = commit_upper(&content, &snaps, &up, Some(&base_diff)).unwrap();
+        let mut made = None;
+        let (diff, info) =
+            commit_upper(&content, &snaps, &up, Some(&base_diff), &mut made).unwrap();
+        assert_eq!(made.as_ref(), Some(&diff));
         let info = info.unwrap();
         assert!(content.exists(&diff));
         assert_eq!(info.parent.as_ref(), Some(&base_diff));
@@ -500,10 +510,15 @@ mod tests {
             &snaps,
             &dir.path().join("empty"),
             Some(&base_diff),
+            &mut made,
         )
         .unwrap();
         assert_eq!(d.to_string(), EMPTY_LAYER_DIFF_ID);
         assert!(info.is_none());
+        // The same layer again: stored already, so not made by this call.
+        let mut again = None;
+        commit_upper(&content, &snaps, &up, Some(&base_diff), &mut again).unwrap();
+        assert_eq!(again, None);
     }
 
     #[test]

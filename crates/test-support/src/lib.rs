@@ -3,8 +3,10 @@
 //!
 //! This crate is a dev-dependency only; nothing in a shipped binary may use it.
 
+pub mod big_image;
 pub mod daemon;
 pub mod fixtures;
+pub mod invariants;
 pub mod pki;
 pub mod pty;
 pub mod registry;

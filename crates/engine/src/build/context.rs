@@ -18,6 +18,34 @@ use crate::{EngineError, Result};
 /// The largest Dockerfile read.
 const MAX_DOCKERFILE: u64 = 10 << 20;
 
+/// Prefixes of the temporary directories builds make under `<data-root>/builder/`: contexts,
+/// `ADD` downloads and `COPY` staging.
+const TEMPORARY_PREFIXES: [&str; 3] = ["ctx-", "dl-", "copy-"];
+
+/// Removes the temporary directories of builds a crashed berthd left under `builder` (no build
+/// runs yet when this is called at start); the build cache stays.
+pub(crate) fn remove_stale(builder: &Path) {
+    let Ok(entries) = std::fs::read_dir(builder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !TEMPORARY_PREFIXES.iter().any(|p| name.starts_with(p))
+            || !entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a stale build directory"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale build directory")
+            }
+        }
+    }
+}
+
 /// An unpacked context; its directory is removed on drop.
 #[derive(Debug)]
 pub(crate) struct Context {
@@ -167,6 +195,24 @@ impl Drop for Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_build_directories_go_and_the_cache_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = dir.path().join("builder");
+        for d in ["ctx-0a1b", "dl-x", "copy-y", "cache", "ctx-1/inner"] {
+            std::fs::create_dir_all(builder.join(d)).unwrap();
+        }
+        std::fs::write(builder.join("ctx-file"), b"not a directory").unwrap();
+        remove_stale(&builder);
+        let mut left: Vec<String> = std::fs::read_dir(&builder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["cache", "ctx-file"]);
+        remove_stale(&dir.path().join("missing"));
+    }
 
     #[test]
     fn padding_ends_a_truncated_tar() {

@@ -76,6 +76,12 @@ fn reproducible(args: &BTreeMap<String, Option<String>>) -> Result<backend::Repr
     })
 }
 
+/// Removes what builds cut short by a crash left in `<data-root>/builder/` (contexts,
+/// downloads, COPY staging); called once at start.
+pub(crate) fn remove_stale_temporaries(data_root: &std::path::Path) {
+    context::remove_stale(&data_root.join("builder"));
+}
+
 impl Engine {
     fn build_dir(&self) -> std::path::PathBuf {
         self.config.data_root.join("builder")

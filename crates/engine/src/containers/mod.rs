@@ -13,6 +13,7 @@
 mod archive;
 mod attach;
 mod commit;
+mod crash;
 mod detach;
 mod events;
 mod exec;
@@ -319,6 +320,8 @@ impl Containers {
     fn restore(self: &Arc<Self>) {
         let handle = tokio::runtime::Handle::try_current().ok();
         let all: Vec<Arc<Ctr>> = self.all();
+        // What a crashed berthd left half-done (starts, creates, removals) goes first.
+        let stopped_auto_remove = self.clean_after_crash(&all);
         // Volumes of live containers first, so that settling a dead one cannot unmount a
         // volume a live one still uses.
         self.networks.adopt_existing_bridges();
@@ -393,6 +396,16 @@ impl Containers {
             };
             if restart && !rec.state.running {
                 to_start.push(rec.id.clone());
+            }
+        }
+        if let Some(h) = &handle {
+            for id in stopped_auto_remove {
+                let this = Arc::clone(self);
+                h.spawn(async move {
+                    if let Err(e) = this.remove_with(&id, true, true).await {
+                        tracing::warn!(id, error = %e, "auto-remove failed");
+                    }
+                });
             }
         }
         if let Some(h) = handle
@@ -1133,6 +1146,9 @@ impl Containers {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = linux::mount::unmount(&dirs.rootfs());
             let _ = shim.cleanup();
+            // The record first: a directory without one is removed at the next start, should
+            // berthd die half-way through this.
+            let _ = std::fs::remove_file(dirs.dir.join(record::RECORD_FILE));
             if let Err(e) = std::fs::remove_dir_all(&dirs.dir) {
                 tracing::warn!(dir = %dirs.dir.display(), error = %e, "cannot remove container directory");
             }

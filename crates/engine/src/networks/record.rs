@@ -114,6 +114,11 @@ impl NetworkRecord {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
+        // Unchanged (the default bridge's record, rewritten at every start): nothing to write,
+        // so berthd starts on a full data root, as dockerd does.
+        if std::fs::read(&path).is_ok_and(|old| old == json) {
+            return Ok(());
+        }
         linux::fs::write_atomic(&path, &json, 0o600, true)?;
         Ok(())
     }
