@@ -11,8 +11,9 @@
 #   docker-compose  compose 1.29, driven against berthd by the networking e2e tests
 #   docker-registry Debian's registry: the pull e2e tests pull from it (tests/e2e/tests/pull.rs)
 #   openssl         test CAs and certificates (registry certs.d, berthd's mutual TLS e2e tests)
+#   e2fsprogs, util-linux  mkfs.ext4, mount -o loop, losetup: the full-disk fault tests and benches
 set -euo pipefail
-pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose docker-registry openssl)
+pkgs=(busybox-static skopeo docker.io hyperfine curl libseccomp-dev pkg-config libc6-dev nftables iproute2 iptables docker-compose docker-registry openssl e2fsprogs util-linux)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
