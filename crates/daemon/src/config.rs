@@ -667,28 +667,8 @@ fn validate_labels(labels: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The resource names a ulimit may have (moby's go-units list).
-const ULIMIT_NAMES: &[&str] = &[
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-    "as",
-];
-
 fn check_ulimit(u: Ulimit) -> Result<Ulimit> {
-    if !ULIMIT_NAMES.contains(&u.name.as_str()) {
+    if !engine::ULIMIT_NAMES.contains(&u.name.as_str()) {
         return Err(DaemonError::InvalidConfig(format!(
             "invalid ulimit type: {}",
             u.name

@@ -228,6 +228,9 @@ pub fn run_shim(config_path: &Path) -> i32 {
     runtime::shim::main(config_path)
 }
 
+/// The names a ulimit may have (`nofile`, `nproc`, …).
+pub const ULIMIT_NAMES: [&str; 16] = runtime::spec::RLIMITS;
+
 /// Raises the process's soft open-files limit to its hard limit (berthd does at start; the
 /// containers get their own pinned limit); the new soft limit.
 pub fn raise_fd_limit() -> Result<u64> {

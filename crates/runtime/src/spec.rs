@@ -203,7 +203,9 @@ pub const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-const RLIMITS: [&str; 16] = [
+/// The names a ulimit may have (`nofile`, …; `RLIMIT_` and upper case dropped), as docker's
+/// go-units accepts them.
+pub const RLIMITS: [&str; 16] = [
     "as",
     "core",
     "cpu",
