@@ -48,6 +48,27 @@ pub fn assert_consistent(d: &TestDaemon, gone: &[String]) {
     }
 }
 
+/// After a failed operation that must give its space back (a full disk): every blob and every
+/// snapshot belongs to some image. Not part of [`check`]: a load or pull cut short by a crash
+/// legitimately leaves verified blobs and snapshots for the next one to reuse.
+pub fn assert_no_garbage(d: &TestDaemon) {
+    let mut p = Vec::new();
+    let blobs = check_content(&d.data_root, &mut p);
+    let snaps = check_snapshots(&d.data_root, &mut p);
+    let images = check_images(&d.data_root, &blobs, &snaps, &mut p);
+    let used: BTreeSet<&String> = images.values().flat_map(|i| &i.blobs).collect();
+    let chains: BTreeSet<&String> = images.values().flat_map(|i| &i.chains).collect();
+    let unused: Vec<&String> = blobs.iter().filter(|b| !used.contains(b)).collect();
+    if !unused.is_empty() {
+        p.push(format!("content: blobs no image uses: {unused:?}"));
+    }
+    let unused: Vec<&String> = snaps.iter().filter(|s| !chains.contains(s)).collect();
+    if !unused.is_empty() {
+        p.push(format!("snapshots: no image uses {unused:?}"));
+    }
+    assert!(p.is_empty(), "garbage left:\n  - {}", p.join("\n  - "));
+}
+
 /// Every violation found now (empty when the data root is consistent).
 pub fn check(d: &TestDaemon, gone: &[String]) -> Vec<String> {
     let mut p = Vec::new();
@@ -139,6 +160,10 @@ fn check_snapshots(root: &Path, p: &mut Vec<String>) -> BTreeSet<String> {
 /// One image as the data root has it.
 struct DiskImage {
     id: String,
+    /// Its config blob and layer blobs (hex).
+    blobs: Vec<String>,
+    /// Its layers' chain IDs (hex).
+    chains: Vec<String>,
 }
 
 /// Images: every record's config blob exists and parses, every layer's blob (by diff ID) and
@@ -183,8 +208,14 @@ fn check_images(
             })
             .unwrap_or_default();
         let mut chain: Option<String> = None;
+        let mut image = DiskImage {
+            id: id.to_string(),
+            blobs: vec![id.to_string()],
+            chains: Vec::new(),
+        };
         for diff in &diff_ids {
             let hex = diff.trim_start_matches("sha256:");
+            image.blobs.push(hex.to_string());
             if !blobs.contains(hex) {
                 p.push(format!("images: image {id} layer {diff} has no blob"));
             }
@@ -199,9 +230,10 @@ fn check_images(
             if !snaps.contains(&c_hex) {
                 p.push(format!("images: image {id} chain {c_hex} has no snapshot"));
             }
+            image.chains.push(c_hex);
             chain = Some(c);
         }
-        images.insert(id.to_string(), DiskImage { id: id.to_string() });
+        images.insert(id.to_string(), image);
     }
     for name in names(&root.join("builder")) {
         if name.starts_with("ctx-") {

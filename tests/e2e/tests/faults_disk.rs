@@ -12,7 +12,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use test_support::daemon::{TestDaemon, fails, no_mounts_under, ok, ping};
+use test_support::invariants;
 use test_support::require_root;
 
 const MIB: u64 = 1 << 20;
@@ -172,45 +172,14 @@ fn assert_enospc(what: &str, text: &str) {
 }
 
 fn sha256_file(path: &Path) -> String {
-    let out = ok(&run("sha256sum", &[&path.to_string_lossy()]));
-    out.split_whitespace().next().unwrap().to_string()
+    test_support::big_image::sha256_file(path).unwrap()
 }
 
-fn sha256_text(text: &str) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-fn names_in(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Nothing half-made: the daemon answers and has not panicked; every blob is whole (its
-/// content hashes to its name) and some image's, and nothing is left in ingest; every image's
-/// config, layers and snapshots are there, and no snapshot is unpublished or nobody's; each
-/// container has its record and each directory under `containers/` is a container; no builder
-/// context is left; nothing is mounted under the data root while no container runs.
+/// Nothing half-made: the daemon answers and has not panicked; the data root is consistent
+/// (`test_support::invariants`: blobs whole, nothing in ingest, every image's config, layers
+/// and snapshots there, records and directories agree with the daemon, no stray mounts, no
+/// builder context), and a failed operation gave its space back (no blob or snapshot that no
+/// image uses).
 fn consistent(d: &TestDaemon) {
     assert!(ping(&d.socket), "berthd stopped answering /_ping");
     assert!(
@@ -218,82 +187,8 @@ fn consistent(d: &TestDaemon) {
         "berthd panicked:\n{}",
         d.log()
     );
-    let root = &d.data_root;
-    let blobs_dir = root.join("content/blobs/sha256");
-    let blobs = names_in(&blobs_dir);
-    for b in &blobs {
-        assert_eq!(&sha256_file(&blobs_dir.join(b)), b, "blob {b} is not whole");
-    }
-    let ingest = names_in(&root.join("content/ingest"));
-    assert!(ingest.is_empty(), "left in content/ingest: {ingest:?}");
-    let snaps = names_in(&root.join("snapshots"));
-    assert!(
-        snaps.iter().all(|s| s.len() == 64 && !s.starts_with("tmp")),
-        "unpublished snapshots: {snaps:?}"
-    );
-    for s in &snaps {
-        let p = root.join("snapshots").join(s);
-        assert!(p.join("fs").is_dir(), "snapshot {s} has no fs/");
-    }
-    let ids = ok(&d.docker(&["images", "-aq", "--no-trunc"]));
-    let mut used = BTreeSet::new();
-    let mut chains = BTreeSet::new();
-    for id in ids.split_whitespace() {
-        let hex = id.trim_start_matches("sha256:");
-        assert!(blobs.contains(hex), "image {id} has no config blob");
-        used.insert(hex.to_string());
-        let layers = ok(&d.docker(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", id]));
-        let layers: Vec<String> = serde_json::from_str(layers.trim()).unwrap();
-        let mut chain: Option<String> = None;
-        for l in layers {
-            let hex = l.trim_start_matches("sha256:");
-            assert!(blobs.contains(hex), "image {id}: layer {l} is missing");
-            used.insert(hex.to_string());
-            // The chain ID: the diff ID, then sha256("<parent chain> <diff ID>").
-            let c = match &chain {
-                None => l.clone(),
-                Some(p) => format!("sha256:{}", sha256_text(&format!("{p} {l}"))),
-            };
-            let c_hex = c.trim_start_matches("sha256:").to_string();
-            assert!(
-                snaps.contains(&c_hex),
-                "image {id}: snapshot {c} is missing"
-            );
-            chains.insert(c_hex);
-            chain = Some(c);
-        }
-    }
-    let unused: Vec<_> = snaps.difference(&chains).collect();
-    assert!(unused.is_empty(), "snapshots no image uses: {unused:?}");
-    // A failed operation gives its space back: no blob is left that no image uses.
-    let unused: Vec<_> = blobs.difference(&used).collect();
-    assert!(unused.is_empty(), "blobs no image uses: {unused:?}");
-    let ctrs: BTreeSet<String> = ok(&d.docker(&["ps", "-aq", "--no-trunc"]))
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    let dirs = names_in(&root.join("containers"));
-    assert_eq!(dirs, ctrs, "containers/ does not match the containers");
-    for c in &ctrs {
-        let dir = root.join("containers").join(c);
-        assert!(
-            dir.join("config.v2.json").is_file(),
-            "container {c} has no config.v2.json"
-        );
-    }
-    let builder: Vec<_> = names_in(&root.join("builder"))
-        .into_iter()
-        .filter(|n| n != "cache")
-        .collect();
-    assert!(builder.is_empty(), "left under builder/: {builder:?}");
-    let running = ok(&d.docker(&["ps", "-q"]));
-    if running.trim().is_empty() {
-        assert!(
-            no_mounts_under(root),
-            "mounts left under {}",
-            root.display()
-        );
-    }
+    invariants::assert_consistent(d, &[]);
+    invariants::assert_no_garbage(d);
 }
 
 /// A daemon on a fresh `size_mb` filesystem with busybox loaded.
@@ -619,7 +514,8 @@ fn a_logging_container_volumes_and_a_restart_on_a_full_disk() {
     let err = fails(&d.docker(&["run", "--rm", "-v", "v2:/d", "busybox", "true"]));
     assert_enospc("run with a new volume", &err);
     assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])), "");
-    assert!(names_in(&d.data_root.join("volumes")).is_empty());
+    let volumes = std::fs::read_dir(d.data_root.join("volumes")).map_or(0, |r| r.count());
+    assert_eq!(volumes, 0, "volumes left");
 
     // berthd starts again on the full data root, and still knows and stops the container.
     d.restart();

@@ -172,33 +172,13 @@ pub(crate) fn sort_specs(specs: &mut [MountSpec]) {
     specs.sort_by_key(|m| depth(&m.destination));
 }
 
-/// Unescapes mountinfo's octal escapes (`\040` for a space).
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The mount holding `path` (canonical) in `mountinfo`: its mount point and optional fields
 /// (`shared:N`, `master:N`…).
 fn source_mount(mountinfo: &str, path: &Path) -> Option<(String, Vec<String>)> {
     let mut best: Option<(String, Vec<String>)> = None;
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let Some(mp) = fields.get(4).map(|m| unescape_mountinfo(m)) else {
+        let Some(mp) = fields.get(4).map(|m| linux::mount::unescape_mountinfo(m)) else {
             continue;
         };
         if !path.starts_with(&mp) {
