@@ -372,6 +372,44 @@ impl TestDaemon {
     }
 }
 
+/// Runs berthd with `args` on its own roots, expecting it to exit with an error; returns its
+/// stderr.
+pub fn start_fails(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("daemon.json"), "{}").expect("write daemon.json");
+    let mut child = Command::new(bin_path("berthd"))
+        .args(args)
+        .arg("-H")
+        .arg(format!("unix://{}", p("s.sock").display()))
+        .arg("--data-root")
+        .arg(p("root"))
+        .arg("--exec-root")
+        .arg(p("exec"))
+        .arg("--pidfile")
+        .arg(p("pid"))
+        .arg("--config-file")
+        .arg(p("daemon.json"))
+        .args(["-b", "none", "--iptables=false"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn berthd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait for berthd").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berthd {args:?} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait for berthd");
+    assert!(!out.status.success(), "berthd {args:?} exited 0");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Whether something answers `GET /_ping` with 200 on this socket.
 pub fn ping(socket: &Path) -> bool {
     let Ok(mut s) = UnixStream::connect(socket) else {

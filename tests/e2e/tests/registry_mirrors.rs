@@ -6,10 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use test_support::daemon::{TestDaemon, bin_path, fails, ok};
+use test_support::daemon::{TestDaemon, fails, ok, start_fails};
 use test_support::fixtures;
 use test_support::pki::Pki;
 use test_support::registry::{Registry, free_port, skopeo_available, skopeo_copy};
@@ -114,37 +114,7 @@ fn docker_pull_through_registry_mirrors() {
 
 #[test]
 fn an_invalid_mirror_stops_the_daemon_with_mobys_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n);
-    // Its own socket and roots, in case it started after all (then killed, and the test fails).
-    let mut child = Command::new(bin_path("berthd"))
-        .args(["--registry-mirror", "mirror.example.com", "-H"])
-        .arg(format!("unix://{}", p("s.sock").display()))
-        .arg("--data-root")
-        .arg(p("root"))
-        .arg("--exec-root")
-        .arg(p("exec"))
-        .arg("--pidfile")
-        .arg(p("pid"))
-        .arg("--config-file")
-        .arg(p("none.json"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("berthd started with an invalid mirror");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_fails(&["--registry-mirror", "mirror.example.com"]);
     assert!(
         err.contains(r#"invalid mirror: unsupported scheme "" in "mirror.example.com""#),
         "{err}"

@@ -9,9 +9,8 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use test_support::daemon::{TestDaemon, bin_path, docker_cli, fails, ok};
+use test_support::daemon::{TestDaemon, docker_cli, fails, ok, start_fails};
 use test_support::pki::Pki;
 use test_support::registry::{free_port, tool_available};
 use test_support::require_root;
@@ -315,44 +314,6 @@ fn non_loopback_ipv4() -> Option<String> {
         let ip = cidr.split('/').next()?;
         (!ip.starts_with("127.")).then(|| ip.to_string())
     })
-}
-
-/// Runs berthd with `args` on its own roots, expecting it to exit with an error; returns its
-/// stderr.
-fn start_fails(args: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n);
-    std::fs::write(p("daemon.json"), "{}").unwrap();
-    let mut child = Command::new(bin_path("berthd"))
-        .args(args)
-        .arg("-H")
-        .arg(format!("unix://{}", p("s.sock").display()))
-        .arg("--data-root")
-        .arg(p("root"))
-        .arg("--exec-root")
-        .arg(p("exec"))
-        .arg("--pidfile")
-        .arg(p("pid"))
-        .arg("--config-file")
-        .arg(p("daemon.json"))
-        .args(["-b", "none", "--iptables=false"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("berthd {args:?} kept running");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
