@@ -18,22 +18,35 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     get_json_with(client, path_and_query, &[]).await
 }
 
+/// The request target `/v<negotiated><path_and_query>` and the head of a one-request
+/// connection to it: request line, berth's fixed headers, `headers` (`Name: value` lines) and
+/// the blank line that ends the head.
+pub(crate) fn request_head(
+    client: &Client,
+    method: &str,
+    path_and_query: &str,
+    headers: &[String],
+) -> (String, String) {
+    let version = client.docker.client_version();
+    let target = format!("/v{version}{path_and_query}");
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\n"
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    (target, head)
+}
+
 /// [`get_json`] with extra `headers` (`Name: value` lines), e.g. `X-Registry-Auth`.
 pub(crate) async fn get_json_with<T: DeserializeOwned>(
     client: &Client,
     path_and_query: &str,
     headers: &[String],
 ) -> Result<T, CliError> {
-    let version = client.docker.client_version();
-    let target = format!("/v{version}{path_and_query}");
-    let mut request = format!(
-        "GET {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\n"
-    );
-    for h in headers {
-        request.push_str(h);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
+    let (target, request) = request_head(client, "GET", path_and_query, headers);
     let raw = send(client, &request).await?;
     let (status, body) = parse_response(&raw)
         .ok_or_else(|| CliError::Message(format!("malformed response to GET {target}")))?;
@@ -51,18 +64,13 @@ pub(crate) async fn post_raw(
     headers: &[String],
     body: Option<&str>,
 ) -> Result<(u16, Vec<u8>), CliError> {
-    let version = client.docker.client_version();
-    let target = format!("/v{version}{path_and_query}");
     let body = body.unwrap_or("");
-    let mut request = format!(
-        "POST {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in headers {
-        request.push_str(h);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
+    let mut all = vec![
+        "Content-Type: application/json".to_string(),
+        format!("Content-Length: {}", body.len()),
+    ];
+    all.extend(headers.iter().cloned());
+    let (target, mut request) = request_head(client, "POST", path_and_query, &all);
     request.push_str(body);
     let raw = send(client, &request).await?;
     let (status, body) = parse_response(&raw)
@@ -116,9 +124,11 @@ pub(crate) async fn wait_registered(
     let mut s = tokio::net::UnixStream::connect(path)
         .await
         .map_err(|_| CliError::Connect(host.to_string()))?;
-    let version = client.docker.client_version();
-    let request = format!(
-        "POST /v{version}/containers/{id}/wait?condition={condition} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    let (_, request) = request_head(
+        client,
+        "POST",
+        &format!("/containers/{id}/wait?condition={condition}"),
+        &["Content-Length: 0".to_string()],
     );
     s.write_all(request.as_bytes()).await?;
     s.flush().await?;

@@ -62,16 +62,9 @@ pub(crate) async fn post_chunked(
     headers: &[String],
     chunks: mpsc::Receiver<std::io::Result<Vec<u8>>>,
 ) -> Result<(JoinHandle<std::io::Result<Uploaded>>, Response), CliError> {
-    let version = client.docker.client_version();
-    let target = format!("/v{version}{path_and_query}");
-    let mut head = format!(
-        "POST {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: berth\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
-    );
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
+    let mut all = vec!["Transfer-Encoding: chunked".to_string()];
+    all.extend(headers.iter().cloned());
+    let (_, head) = crate::raw::request_head(client, "POST", path_and_query, &all);
     let (reader, mut writer) = connect(client).await?;
     writer.write_all(head.as_bytes()).await?;
     let upload = tokio::spawn(async move {
