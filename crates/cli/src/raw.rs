@@ -18,6 +18,21 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     get_json_with(client, path_and_query, &[]).await
 }
 
+/// Percent-encodes a query value as Go's `url.QueryEscape` does.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// The request target `/v<negotiated><path_and_query>` and the head of a one-request
 /// connection to it: request line, berth's fixed headers, `headers` (`Name: value` lines) and
 /// the blank line that ends the head.
@@ -224,6 +239,11 @@ fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_escape_as_go() {
+        assert_eq!(query_escape("a b&c=d/é~-_."), "a+b%26c%3Dd%2F%C3%A9~-_.");
+    }
 
     #[test]
     fn sized_and_chunked_bodies() {

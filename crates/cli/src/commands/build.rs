@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::build_context;
 use crate::client::{CliError, Client};
+use crate::raw::query_escape;
 use crate::raw_stream;
 
 #[derive(Debug, Args)]
@@ -77,21 +78,6 @@ pub(crate) struct BuildArgs {
     pub(crate) target: Option<String>,
     #[arg(value_name = "PATH | URL | -")]
     pub(crate) context: String,
-}
-
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// docker's `opts.ValidateEnv` for `--build-arg`: `k=v` as is, `k` alone takes `$k` from the

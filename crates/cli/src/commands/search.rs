@@ -9,6 +9,7 @@ use clap::Args;
 use super::{FORMAT_HELP, parse_filters};
 use crate::client::{CliError, Client};
 use crate::format::{Format, Value, ellipsis};
+use crate::raw::query_escape;
 
 const DEFAULT_SEARCH_TABLE: &str =
     "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
@@ -31,21 +32,6 @@ pub(crate) struct SearchArgs {
     pub(crate) no_trunc: bool,
     #[arg(value_name = "TERM")]
     pub(crate) term: String,
-}
-
-/// Percent-encodes a query value (Go's `url.QueryEscape`).
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// The registry a search term names (moby's `splitReposSearchTerm`): its host when the first
