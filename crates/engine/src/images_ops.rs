@@ -338,12 +338,13 @@ impl Engine {
     }
 }
 
-/// Reads the rest of a failed upload (load, import) and throws it away, so the error is
-/// answered to a client that has finished writing: one still writing when the connection
-/// closes gets `EPIPE` ("broken pipe") and never shows the cause, e.g. a full disk. The client
-/// sends no more than a successful upload would have taken; a read error (the client left)
-/// ends it.
-fn drain_upload(reader: &mut impl std::io::Read) {
+/// Reads the rest of an upload (a failed load or import, a build context) and throws it away,
+/// so the answer goes to a client that has finished writing: one still writing when the
+/// connection closes gets `EPIPE` ("broken pipe") and never shows the cause, e.g. a full disk.
+/// The client sends no more than a successful upload would have taken; a read error (the
+/// client left) ends it. (The daemon's `drain.rs` does the same, bounded, for every other
+/// body.)
+pub(crate) fn drain_upload(reader: &mut impl std::io::Read) {
     let _ = std::io::copy(reader, &mut std::io::sink());
 }
 

@@ -117,7 +117,7 @@ impl Context {
     pub(crate) fn receive(parent: &Path, mut body: impl Read + Send) -> Result<Self> {
         let received = Self::unpack(parent, &mut body);
         // Whatever is left (end blocks, a gzip trailer, the rest of a refused archive).
-        let _ = std::io::copy(&mut body, &mut std::io::sink());
+        crate::images_ops::drain_upload(&mut body);
         received
     }
 
@@ -138,7 +138,7 @@ impl Context {
         )
         .map_err(|e| EngineError::InvalidRequest(format!("reading the build context: {e}")))?;
         // The decompressed rest, so a compressed body's own end is read too.
-        let _ = std::io::copy(&mut plain, &mut std::io::sink());
+        crate::images_ops::drain_upload(&mut plain);
         Ok(ctx)
     }
 
