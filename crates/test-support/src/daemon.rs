@@ -410,6 +410,21 @@ pub fn start_fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The interfaces enslaved to `bridge` (the host ends of its veths), sorted; empty when the
+/// bridge does not exist.
+pub fn bridge_ports(bridge: &str) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(Path::new("/sys/class/net").join(bridge).join("brif"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Whether something answers `GET /_ping` with 200 on this socket.
 pub fn ping(socket: &Path) -> bool {
     let Ok(mut s) = UnixStream::connect(socket) else {

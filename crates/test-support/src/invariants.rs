@@ -512,13 +512,6 @@ fn check_mounts(d: &TestDaemon, ctrs: &[DiskCtr], p: &mut Vec<String>) {
     }
 }
 
-/// The interfaces enslaved to `bridge`.
-fn bridge_ports(bridge: &str) -> BTreeSet<String> {
-    names(&Path::new("/sys/class/net").join(bridge).join("brif"))
-        .into_iter()
-        .collect()
-}
-
 /// Every `"dnat": {"addr": …}` address in berth's nftables table (empty when it has none).
 fn dnat_addrs(table: &str) -> Option<BTreeSet<String>> {
     let out = Command::new("nft")
@@ -581,7 +574,7 @@ fn check_network(d: &TestDaemon, ctrs: &[DiskCtr], p: &mut Vec<String>) {
     }
     // Only the default bridge is the daemon's own; veths on user networks' bridges are
     // counted through the records above.
-    let on_bridge = bridge_ports(&d.bridge);
+    let on_bridge: BTreeSet<String> = crate::daemon::bridge_ports(&d.bridge).into_iter().collect();
     for v in &on_bridge {
         if !want_veths.contains(v) {
             p.push(format!(

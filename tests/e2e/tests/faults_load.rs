@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use test_support::daemon::{TestDaemon, no_mounts_under, ok, ping};
+use test_support::daemon::{TestDaemon, bridge_ports, no_mounts_under, ok, ping};
 use test_support::require_root;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -55,18 +55,6 @@ fn cgroups_of(id: &str) -> Vec<String> {
         }
     }
     left
-}
-
-/// Interfaces enslaved to `bridge`.
-fn ports_of(bridge: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1).map(String::from))
-        .collect()
 }
 
 /// berth's nftables table for this daemon, as text.
@@ -233,7 +221,7 @@ fn assert_nothing_left(d: &TestDaemon, ids: &[String], bridges: &[&str], baselin
             ));
         }
         for bridge in bridges {
-            let veths = ports_of(bridge);
+            let veths = bridge_ports(bridge);
             if !veths.is_empty() {
                 left.push(format!("{} veths on {bridge}: {veths:?}", veths.len()));
             }

@@ -12,7 +12,7 @@
 use std::net::TcpListener;
 use std::process::Command;
 
-use test_support::daemon::{TestDaemon, fails, ok};
+use test_support::daemon::{TestDaemon, bridge_ports, fails, ok};
 use test_support::{fixtures, require_root};
 
 /// A host port nobody uses right now.
@@ -51,22 +51,6 @@ fn curl(url: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Host ends of veths plugged into `bridge`.
-fn ports_of(bridge: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split(": ")
-                .nth(1)
-                .map(|n| n.split('@').next().unwrap().to_string())
-        })
-        .collect()
 }
 
 fn link_exists(name: &str) -> bool {
@@ -145,7 +129,7 @@ fn default_bridge_and_published_ports() {
         inspect(&d, "web1", "{{.NetworkSettings.Networks.bridge.Gateway}}"),
         format!("{}.0.1", d.net_prefix)
     );
-    assert_eq!(ports_of(&d.bridge).len(), 1);
+    assert_eq!(bridge_ports(&d.bridge).len(), 1);
 
     // From the host: the container's address, and the published ports.
     let mut body = None;
@@ -244,7 +228,7 @@ fn default_bridge_and_published_ports() {
     assert_eq!(two.as_deref(), Some("two\n"));
 
     // A host port in use: a clear error, and nothing half-configured left.
-    let veths = ports_of(&d.bridge);
+    let veths = bridge_ports(&d.bridge);
     let err = fails(&d.docker(&[
         "run",
         "-d",
@@ -262,7 +246,7 @@ fn default_bridge_and_published_ports() {
         )),
         "{err}"
     );
-    assert_eq!(ports_of(&d.bridge), veths);
+    assert_eq!(bridge_ports(&d.bridge), veths);
     assert_eq!(netns_files(&d).len(), 2);
 
     // Through berth too.
@@ -298,7 +282,11 @@ fn default_bridge_and_published_ports() {
     assert_eq!(curl(&format!("http://127.0.0.1:{p1}/")), None);
     ok(&d.docker(&["rm", "-f", "web1", "web2", "web3", "web4"]));
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(ports_of(&d.bridge).is_empty(), "{:?}", ports_of(&d.bridge));
+    assert!(
+        bridge_ports(&d.bridge).is_empty(),
+        "{:?}",
+        bridge_ports(&d.bridge)
+    );
     assert!(netns_files(&d).is_empty(), "{:?}", netns_files(&d));
 }
 
@@ -659,7 +647,7 @@ fn links_container_host_and_none_modes() {
     ok(&d.docker(&["rm", "-f", "database", "hostc"]));
     let _ = d.docker(&["rm", "-f", "kv"]);
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(ports_of(&d.bridge).is_empty());
+    assert!(bridge_ports(&d.bridge).is_empty());
 }
 
 #[test]
